@@ -1,1 +1,105 @@
+//! The boundary between the control plane and the hosts that run phones.
+//!
+//! A host agent runs the phones of one host. The control plane talks to it only through
+//! [`HostAgent`] with serialisable messages ([`AgentCommand`] in, [`CommandResult`] out), so the
+//! same conversation can later cross the network. Every command carries the id of the job that
+//! asked for it: an agent that sees the same id twice returns the first result instead of
+//! acting again, so a job re-run after a crash is harmless.
+//!
+//! [`virtual_host::VirtualHostAgent`] is the embedded default: in-process virtual hosts whose
+//! phone lifecycle (boot, stop, restart, reset) takes configurable time.
 
+pub mod virtual_host;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What a phone needs to exist on a host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneSpec {
+    pub phone_id: String,
+    pub server_id: String,
+    pub phone_model_name: String,
+    pub image_id: String,
+    pub imei: String,
+    pub phone_ip: String,
+    /// Properties set through the API (appendix A.1 keys), applied at boot.
+    pub properties: BTreeMap<String, serde_json::Value>,
+}
+
+/// A command for a host agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum AgentCommand {
+    /// Create the phone if absent (idempotent) and boot it.
+    CreatePhone { spec: PhoneSpec },
+    /// Make the host hold the phone in the given power state at once, without a boot cycle
+    /// (reconciliation after a host or control-plane restart).
+    AdoptPhone { spec: PhoneSpec, running: bool },
+    /// Boot a stopped phone, or restart a running one, optionally on a new image or properties.
+    RestartPhone { spec: PhoneSpec },
+    /// Power a phone off.
+    StopPhone { phone_id: String },
+    /// Restore the phone's data to the image's factory state and boot it.
+    ResetPhone { spec: PhoneSpec },
+    /// Apply properties to a phone (those that need a restart take effect at the next boot).
+    SetProperties { phone_id: String, properties: BTreeMap<String, serde_json::Value> },
+    /// Remove a phone and its data from the host.
+    DeletePhone { phone_id: String },
+    /// Restart the encode service of a server.
+    RestartEncodeServer { server_id: String, encode_server_id: String },
+}
+
+/// A command with the id of the job that issued it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandEnvelope {
+    pub command_id: String,
+    pub command: AgentCommand,
+}
+
+/// The result of a command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum CommandResult {
+    Ok { message: Option<String> },
+    Failed { code: String, message: String },
+}
+
+/// Power state of a phone as its host sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhonePower {
+    Running,
+    Stopped,
+    Booting,
+    Stopping,
+}
+
+/// One phone in a host's inventory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneState {
+    pub phone_id: String,
+    pub power: PhonePower,
+    pub image_id: String,
+    pub boot_count: u64,
+}
+
+/// Everything a host runs, reported on every (re)connect.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub host_id: String,
+    pub phones: Vec<PhoneState>,
+}
+
+/// A host agent, in-process or remote.
+pub trait HostAgent: Send + Sync + 'static {
+    /// A stable id of this agent.
+    fn agent_id(&self) -> &str;
+
+    /// Runs one command to completion (or failure). Implementations bound their own waits.
+    fn execute(&self, envelope: CommandEnvelope) -> BoxFuture<'_, CommandResult>;
+
+    /// What the agent runs now.
+    fn inventory(&self) -> BoxFuture<'_, Inventory>;
+}

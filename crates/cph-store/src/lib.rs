@@ -1,1 +1,172 @@
+//! The storage layer: every SQL statement of the control plane lives in this crate.
+//!
+//! One schema and (nearly) one SQL text serve both backends through sqlx's `Any` driver:
+//! SQLite (a file in the data directory, the default) and PostgreSQL (for several replicas).
+//! Where the dialects differ (row locks for job claiming, pragmas) the code asks [`Backend`].
+//!
+//! Invariants:
+//! - Times are epoch milliseconds (`i64`) supplied by the caller; SQL never reads the clock.
+//! - Writes go through [`Store::write`], a transaction. On SQLite all write transactions are
+//!   serialised through one connection (`BEGIN IMMEDIATE`), so a read-then-write never races.
+//! - Functions take `&mut AnyConnection`, so the same function runs inside a transaction or on a
+//!   plain read connection; callers decide the boundary.
 
+mod rows;
+mod migrate;
+pub mod iam;
+pub mod jobs;
+pub mod network;
+pub mod phones;
+pub mod servers;
+pub mod tags;
+
+pub use rows::*;
+pub use sqlx::AnyConnection;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::time::Duration;
+
+/// A write transaction.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Which database engine is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Errors the layers above branch on. Everything else is `Db`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("unsupported database url (use sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True for a unique/primary-key violation.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            StoreError::Conflict(_) => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Connection pools and the backend they talk to.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+    read: AnyPool,
+    write: AnyPool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    ///
+    /// `sqlite://PATH` (the file is created) or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Store> {
+        install_default_drivers();
+        if url.starts_with("sqlite:") {
+            let url = if url.contains('?') {
+                url.to_string()
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            fn after(
+                conn: &mut AnyConnection,
+                _meta: sqlx::pool::PoolConnectionMetadata,
+            ) -> futures::future::BoxFuture<'_, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            }
+            let write = AnyPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(after)
+                .connect(&url)
+                .await?;
+            // WAL lets readers proceed while the single writer commits; it persists in the file.
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&write).await?;
+            let read = AnyPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(after)
+                .connect(&url)
+                .await?;
+            let store = Store {
+                backend: Backend::Sqlite,
+                read,
+                write,
+            };
+            migrate::run(&store).await?;
+            Ok(store)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await?;
+            let store = Store {
+                backend: Backend::Postgres,
+                read: pool.clone(),
+                write: pool,
+            };
+            migrate::run(&store).await?;
+            Ok(store)
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Begins a write transaction.
+    pub async fn write(&self) -> Result<Tx> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        })
+    }
+
+    /// A connection for reads outside any transaction.
+    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.read.acquire().await?)
+    }
+
+    /// Closes all connections.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

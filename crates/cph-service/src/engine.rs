@@ -1,0 +1,540 @@
+//! The job engine: claims queued jobs with a lease, executes them through the host agent, and
+//! records their outcome together with its effect on phones and servers.
+//!
+//! - Claiming and the "start" effects (a phone enters `restarting`, …) happen in one transaction.
+//! - Completion is group-committed: outcomes of many jobs are written in one transaction, each
+//!   only if this process still holds the job's lease.
+//! - Leases of running jobs are renewed; a lease that lapses (its process died) returns the job to
+//!   the queue, and a job claimed `job_max_attempts` times fails instead of running again.
+//! - Every wait is bounded: a job's execution by `job_timeout`, queue polling by a short tick.
+
+use crate::jobs::kind;
+use crate::phones::{merge_properties, properties_need_restart};
+use crate::{Result, Service};
+use cph_domain::{JobStatus, PhoneStatus, ServerStatus};
+use cph_runtime::{AgentCommand, CommandEnvelope, CommandResult, PhoneSpec};
+use cph_store::jobs::Outcome;
+use cph_store::{AnyConnection, JobRow, PhoneRow};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Most jobs claimed in one transaction.
+const CLAIM_BATCH: i64 = 1000;
+/// Most outcomes written in one transaction.
+const COMMIT_BATCH: usize = 1000;
+/// Idle polling interval of the dispatcher (it is also woken on new work).
+const IDLE_TICK: Duration = Duration::from_millis(500);
+
+/// Running engine tasks; dropping it does not stop them, [`EngineHandle::shutdown`] does.
+pub struct EngineHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl EngineHandle {
+    /// Stops claiming new jobs and waits (bounded) for the engine tasks to end. Jobs still
+    /// executing keep their lease and are picked up again after it lapses.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}
+
+type Done = (JobRow, Outcome);
+
+impl Service {
+    /// Start-up recovery: on SQLite (one process by construction) jobs left running by a previous
+    /// process go back to the queue at once; phones the host agent does not know are adopted in
+    /// their recorded power state; phones stuck in a transitional status with no job left are
+    /// marked abnormal.
+    pub async fn recover(&self) -> Result<()> {
+        let now = self.now_ms();
+        if self.store().backend() == cph_store::Backend::Sqlite {
+            let mut tx = self.store().write().await?;
+            let n = cph_store::jobs::requeue_all_running(&mut tx).await?;
+            tx.commit().await.map_err(cph_store::StoreError::from)?;
+            if n > 0 {
+                tracing::info!(jobs = n, "requeued jobs interrupted by the previous run");
+            }
+        }
+        let known: HashSet<String> = self.inner.agent.inventory().await.phones.into_iter().map(|p| p.phone_id).collect();
+        let mut after = String::new();
+        let mut adopted = 0usize;
+        loop {
+            let page = {
+                let mut c = self.store().read().await?;
+                cph_store::phones::page_all(&mut c, &after, 2000).await?
+            };
+            let Some(last) = page.last() else { break };
+            after = last.phone_id.clone();
+            for p in page {
+                if known.contains(&p.phone_id) {
+                    continue;
+                }
+                let running = match PhoneStatus::from_code(p.status) {
+                    Some(PhoneStatus::Stopped | PhoneStatus::Frozen | PhoneStatus::CreateFailed) => false,
+                    Some(PhoneStatus::Creating) => continue,
+                    _ => true,
+                };
+                let env = CommandEnvelope {
+                    command_id: format!("adopt-{}", cph_domain::ids::hex_id()),
+                    command: AgentCommand::AdoptPhone { spec: spec_of(&p, None, None), running },
+                };
+                self.inner.agent.execute(env).await;
+                adopted += 1;
+            }
+        }
+        let mut tx = self.store().write().await?;
+        let orphans = cph_store::phones::settle_orphans(&mut tx, now).await?;
+        tx.commit().await.map_err(cph_store::StoreError::from)?;
+        tracing::info!(adopted, orphans, "recovered phone state");
+        Ok(())
+    }
+
+    /// Starts the dispatcher, committer, lease renewer and reaper.
+    pub fn start_engine(&self) -> EngineHandle {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (done_tx, done_rx) = mpsc::channel::<Done>(COMMIT_BATCH * 4);
+        let inflight: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let sem = Arc::new(Semaphore::new(self.config().job_concurrency.max(1)));
+        let tasks = vec![
+            tokio::spawn(self.clone().dispatcher(stop_rx.clone(), done_tx, inflight.clone(), sem)),
+            tokio::spawn(self.clone().committer(done_rx, inflight.clone())),
+            tokio::spawn(self.clone().renewer(stop_rx.clone(), inflight)),
+            tokio::spawn(self.clone().reaper(stop_rx)),
+        ];
+        EngineHandle { stop: stop_tx, tasks }
+    }
+
+    async fn dispatcher(
+        self,
+        mut stop: watch::Receiver<bool>,
+        done: mpsc::Sender<Done>,
+        inflight: Arc<Mutex<HashSet<String>>>,
+        sem: Arc<Semaphore>,
+    ) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let free = sem.available_permits() as i64;
+            let claimed = if free > 0 {
+                match self.claim_and_start(free.min(CLAIM_BATCH)).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming jobs failed");
+                        Vec::new()
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = self.inner.job_wakeup.notified() => {}
+                    _ = tokio::time::sleep(IDLE_TICK) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            for job in claimed {
+                let Ok(permit) = sem.clone().acquire_owned().await else { return };
+                inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(job.job_id.clone());
+                let svc = self.clone();
+                let done = done.clone();
+                tokio::spawn(async move {
+                    let outcome = match tokio::time::timeout(svc.config().job_timeout, svc.execute(&job)).await {
+                        Ok(o) => o,
+                        Err(_) => failed("CPS.0054", "Handle job timeout."),
+                    };
+                    let _ = done.send((job, outcome)).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+
+    /// Claims up to `limit` jobs and applies their start effects, in one transaction.
+    async fn claim_and_start(&self, limit: i64) -> Result<Vec<JobRow>> {
+        let now = self.now_ms();
+        let lease_until = now + self.config().job_lease.as_millis() as i64;
+        let mut tx = self.store().write().await?;
+        let jobs =
+            cph_store::jobs::claim(&mut tx, self.store().backend(), &self.inner.instance_id, now, lease_until, limit).await?;
+        for j in &jobs {
+            start_effects(&mut tx, j, now).await?;
+        }
+        tx.commit().await.map_err(cph_store::StoreError::from)?;
+        Ok(jobs)
+    }
+
+    async fn committer(self, mut rx: mpsc::Receiver<Done>, inflight: Arc<Mutex<HashSet<String>>>) {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < COMMIT_BATCH {
+                match rx.try_recv() {
+                    Ok(d) => batch.push(d),
+                    Err(_) => break,
+                }
+            }
+            // Retry a failed commit a few times; after that the leases lapse and the jobs re-run.
+            for attempt in 0..5 {
+                match self.commit_outcomes(&batch).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, attempt, "recording job outcomes failed");
+                        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                    }
+                }
+            }
+            {
+                let mut set = inflight.lock().unwrap_or_else(|e| e.into_inner());
+                for (j, _) in &batch {
+                    set.remove(&j.job_id);
+                }
+            }
+            self.wake_jobs();
+        }
+    }
+
+    async fn commit_outcomes(&self, batch: &[Done]) -> Result<()> {
+        let now = self.now_ms();
+        let mut tx = self.store().write().await?;
+        for (job, outcome) in batch {
+            if cph_store::jobs::finish(&mut tx, &job.job_id, &self.inner.instance_id, outcome, now).await? {
+                finish_effects(&mut tx, job, outcome, now).await?;
+            } else {
+                tracing::warn!(job_id = %job.job_id, "lease lost before completion; outcome dropped");
+            }
+        }
+        tx.commit().await.map_err(cph_store::StoreError::from)?;
+        Ok(())
+    }
+
+    async fn renewer(self, mut stop: watch::Receiver<bool>, inflight: Arc<Mutex<HashSet<String>>>) {
+        let every = self.config().job_lease / 3;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            let ids: Vec<String> = inflight.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let until = self.now_ms() + self.config().job_lease.as_millis() as i64;
+            let r = async {
+                let mut tx = self.store().write().await?;
+                cph_store::jobs::renew(&mut tx, &self.inner.instance_id, &ids, until).await?;
+                tx.commit().await.map_err(cph_store::StoreError::from)?;
+                Ok::<(), crate::ServiceError>(())
+            }
+            .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "renewing job leases failed");
+            }
+        }
+    }
+
+    async fn reaper(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = stop.changed() => return,
+            }
+            if let Err(e) = self.reap_once().await {
+                tracing::error!(error = %e, "reaping expired job leases failed");
+            }
+        }
+    }
+
+    /// Returns lapsed jobs to the queue and fails those out of attempts.
+    pub async fn reap_once(&self) -> Result<()> {
+        let now = self.now_ms();
+        let mut tx = self.store().write().await?;
+        let (requeued, exhausted) =
+            cph_store::jobs::requeue_expired(&mut tx, now, self.config().job_max_attempts).await?;
+        let until = now + self.config().job_lease.as_millis() as i64;
+        for j in &exhausted {
+            if cph_store::jobs::take_over(&mut tx, &j.job_id, &self.inner.instance_id, until, now).await? {
+                let o = failed("CPS.0054", "Job interrupted too many times.");
+                if cph_store::jobs::finish(&mut tx, &j.job_id, &self.inner.instance_id, &o, now).await? {
+                    finish_effects(&mut tx, j, &o, now).await?;
+                }
+            }
+        }
+        tx.commit().await.map_err(cph_store::StoreError::from)?;
+        if requeued > 0 {
+            tracing::info!(requeued, "requeued jobs whose lease lapsed");
+            self.wake_jobs();
+        }
+        Ok(())
+    }
+
+    async fn agent_call(&self, job: &JobRow, suffix: &str, command: AgentCommand) -> std::result::Result<(), Outcome> {
+        let env = CommandEnvelope {
+            command_id: format!("{}{suffix}", job.job_id),
+            command,
+        };
+        match self.inner.agent.execute(env).await {
+            CommandResult::Ok { .. } => Ok(()),
+            CommandResult::Failed { code, message } => Err(failed(&code, &message)),
+        }
+    }
+
+    /// Runs one job to its outcome. Reads what it needs; writes nothing (the committer does).
+    async fn execute(&self, job: &JobRow) -> Outcome {
+        match self.execute_inner(job).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(job_id = %job.job_id, error = %e, "job failed unexpectedly");
+                failed("CPS.0003", "Service internal error.")
+            }
+        }
+    }
+
+    async fn execute_inner(&self, job: &JobRow) -> Result<Outcome> {
+        let payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
+        let phone = match &job.phone_id {
+            Some(id) => {
+                let mut c = self.store().read().await?;
+                cph_store::phones::get_any(&mut c, id).await?
+            }
+            None => None,
+        };
+        let new_image = payload.get("image_id").and_then(Value::as_str).map(str::to_string);
+        let new_props = payload.get("property").and_then(Value::as_object).cloned();
+        let r = match job.kind.as_str() {
+            kind::PHONE_RESTART | kind::PHONE_RESET | kind::PHONE_STOP | kind::PHONE_PROPERTY | kind::PHONE_CREATE => {
+                let Some(p) = phone else {
+                    return Ok(failed("CPS.0005", "Phone is not found."));
+                };
+                let spec = spec_of(&p, new_image.as_deref(), new_props.as_ref());
+                match job.kind.as_str() {
+                    kind::PHONE_RESTART => self.agent_call(job, "", AgentCommand::RestartPhone { spec }).await,
+                    kind::PHONE_RESET => {
+                        // A reset keeps only the properties given with it.
+                        let mut spec = spec;
+                        spec.properties = new_props.clone().map(|m| m.into_iter().collect()).unwrap_or_default();
+                        self.agent_call(job, "", AgentCommand::ResetPhone { spec }).await
+                    }
+                    kind::PHONE_STOP => self.agent_call(job, "", AgentCommand::StopPhone { phone_id: p.phone_id }).await,
+                    kind::PHONE_CREATE => self.agent_call(job, "", AgentCommand::CreatePhone { spec }).await,
+                    _ => {
+                        let props = new_props.clone().unwrap_or_default();
+                        let r = self
+                            .agent_call(
+                                job,
+                                "",
+                                AgentCommand::SetProperties {
+                                    phone_id: p.phone_id.clone(),
+                                    properties: props.clone().into_iter().collect(),
+                                },
+                            )
+                            .await;
+                        if r.is_ok() && properties_need_restart(&props) && p.status == PhoneStatus::Running.code() {
+                            self.agent_call(job, "-restart", AgentCommand::RestartPhone { spec }).await
+                        } else {
+                            r
+                        }
+                    }
+                }
+            }
+            kind::PHONE_TRAFFIC => Ok(()),
+            kind::SERVER_CREATE | kind::SERVER_RESTART => {
+                let server_id = job.server_id.clone().unwrap_or_default();
+                let phones = {
+                    let mut c = self.store().read().await?;
+                    cph_store::phones::of_server(&mut c, &server_id).await?
+                };
+                let calls = phones.iter().map(|p| {
+                    let spec = spec_of(p, None, None);
+                    let cmd = if job.kind == kind::SERVER_CREATE {
+                        AgentCommand::CreatePhone { spec }
+                    } else {
+                        AgentCommand::RestartPhone { spec }
+                    };
+                    let suffix = format!("-{}", p.phone_id);
+                    async move { self.agent_call(job, &suffix, cmd).await }
+                });
+                let results = futures_join_all(calls).await;
+                let failures: Vec<&Outcome> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+                match failures.first() {
+                    None => Ok(()),
+                    Some(f) => Err(Outcome {
+                        execute_msg: Some(format!("{} of {} phones failed", failures.len(), results.len())),
+                        ..(*f).clone()
+                    }),
+                }
+            }
+            kind::SERVER_CHANGE_MODEL | kind::SERVER_KEYPAIR => Ok(()),
+            kind::ENCODE_RESTART => {
+                self.agent_call(
+                    job,
+                    "",
+                    AgentCommand::RestartEncodeServer {
+                        server_id: job.server_id.clone().unwrap_or_default(),
+                        encode_server_id: job.encode_server_id.clone().unwrap_or_default(),
+                    },
+                )
+                .await
+            }
+            kind::PHONE_COMMAND | kind::SERVER_SHARE | kind::SERVER_CHANGE => Err(failed(
+                "CPS.0323",
+                "This api is not supported: executing this command on phones is not available on this host yet.",
+            )),
+            other => Err(failed("CPS.0323", &format!("This api is not supported: unknown job kind {other}."))),
+        };
+        Ok(match r {
+            Ok(()) => Outcome {
+                status: JobStatus::Succeeded.code(),
+                error_code: None,
+                error_msg: None,
+                execute_msg: None,
+            },
+            Err(o) => o,
+        })
+    }
+}
+
+fn futures_join_all<F: std::future::Future>(it: impl IntoIterator<Item = F>) -> futures::future::JoinAll<F> {
+    futures::future::join_all(it)
+}
+
+/// A failed outcome with a documented code.
+pub(crate) fn failed(code: &str, msg: &str) -> Outcome {
+    let mut m = msg.to_string();
+    truncate_utf8(&mut m, 1024);
+    Outcome {
+        status: JobStatus::Failed.code(),
+        error_code: Some(code.to_string()),
+        error_msg: Some(m),
+        execute_msg: None,
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub(crate) fn truncate_utf8(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+}
+
+/// The runtime's view of a phone, with an optional new image and properties applied.
+pub(crate) fn spec_of(p: &PhoneRow, image: Option<&str>, props: Option<&Map<String, Value>>) -> PhoneSpec {
+    let mut properties: BTreeMap<String, Value> = serde_json::from_str::<Map<String, Value>>(&p.properties)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    if let Some(m) = props {
+        for (k, v) in m {
+            properties.insert(k.clone(), v.clone());
+        }
+    }
+    PhoneSpec {
+        phone_id: p.phone_id.clone(),
+        server_id: p.server_id.clone(),
+        phone_model_name: p.phone_model_name.clone(),
+        image_id: image.unwrap_or(&p.image_id).to_string(),
+        imei: p.imei.clone(),
+        phone_ip: p.phone_ip.clone(),
+        properties,
+    }
+}
+
+/// Status changes when a job starts.
+async fn start_effects(c: &mut AnyConnection, j: &JobRow, now: i64) -> Result<()> {
+    let phone_status = match j.kind.as_str() {
+        kind::PHONE_RESTART => Some(PhoneStatus::Restarting),
+        kind::PHONE_RESET => Some(PhoneStatus::Resetting),
+        kind::PHONE_STOP => Some(PhoneStatus::Stopping),
+        _ => None,
+    };
+    if let (Some(st), Some(id)) = (phone_status, &j.phone_id) {
+        cph_store::phones::set_status(c, id, st.code(), now).await?;
+    }
+    if j.kind == kind::SERVER_RESTART
+        && let Some(sid) = &j.server_id
+    {
+        cph_store::phones::set_status_of_server(c, sid, PhoneStatus::Restarting.code(), now).await?;
+    }
+    Ok(())
+}
+
+/// Effects of a job's outcome, written with it.
+async fn finish_effects(c: &mut AnyConnection, j: &JobRow, o: &Outcome, now: i64) -> Result<()> {
+    let ok = o.status == JobStatus::Succeeded.code();
+    let payload: Value = serde_json::from_str(&j.payload).unwrap_or(Value::Null);
+    let phone_id = j.phone_id.as_deref().unwrap_or_default();
+    let server_id = j.server_id.as_deref().unwrap_or_default();
+    match j.kind.as_str() {
+        kind::PHONE_CREATE => {
+            let st = if ok { PhoneStatus::Running } else { PhoneStatus::CreateFailed };
+            cph_store::phones::set_status(c, phone_id, st.code(), now).await?;
+        }
+        kind::PHONE_RESTART | kind::PHONE_RESET => {
+            if ok {
+                if let Some(img) = payload.get("image_id").and_then(Value::as_str) {
+                    cph_store::phones::set_image(c, phone_id, img, now).await?;
+                }
+                let props = payload.get("property").and_then(Value::as_object);
+                if let Some(p) = cph_store::phones::get_any(c, phone_id).await? {
+                    let stored = if j.kind == kind::PHONE_RESET { "{}" } else { p.properties.as_str() };
+                    if props.is_some() || j.kind == kind::PHONE_RESET {
+                        let merged = merge_properties(stored, &props.cloned().unwrap_or_default());
+                        cph_store::phones::set_properties(c, phone_id, &merged, &p.custom_properties, now).await?;
+                    }
+                }
+                cph_store::phones::set_status(c, phone_id, PhoneStatus::Running.code(), now).await?;
+            } else {
+                let st = if j.kind == kind::PHONE_RESET { PhoneStatus::ResetFailed } else { PhoneStatus::RestartFailed };
+                cph_store::phones::set_status(c, phone_id, st.code(), now).await?;
+            }
+        }
+        kind::PHONE_STOP => {
+            let st = if ok { PhoneStatus::Stopped } else { PhoneStatus::StopFailed };
+            cph_store::phones::set_status(c, phone_id, st.code(), now).await?;
+        }
+        kind::PHONE_PROPERTY => {
+            if ok && let Some(p) = cph_store::phones::get_any(c, phone_id).await? {
+                let props = payload.get("property").and_then(Value::as_object).cloned().unwrap_or_default();
+                let merged = merge_properties(&p.properties, &props);
+                let custom = match payload.get("custom_property").and_then(Value::as_object) {
+                    Some(cp) => merge_properties(&p.custom_properties, cp),
+                    None => p.custom_properties.clone(),
+                };
+                cph_store::phones::set_properties(c, phone_id, &merged, &custom, now).await?;
+            }
+        }
+        kind::PHONE_TRAFFIC => {
+            if ok && let Some(tt) = payload.get("traffic_type").and_then(Value::as_str) {
+                cph_store::phones::set_traffic_type(c, phone_id, tt, now).await?;
+            }
+        }
+        kind::SERVER_CREATE => {
+            let (s, p) = if ok {
+                (ServerStatus::Running, PhoneStatus::Running)
+            } else {
+                (ServerStatus::Abnormal, PhoneStatus::CreateFailed)
+            };
+            cph_store::servers::set_status(c, server_id, s.code(), now).await?;
+            cph_store::phones::set_status_of_server(c, server_id, p.code(), now).await?;
+        }
+        kind::SERVER_RESTART => {
+            let p = if ok { PhoneStatus::Running } else { PhoneStatus::RestartFailed };
+            cph_store::phones::set_status_of_server(c, server_id, p.code(), now).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! Identity: domains, projects, users, access keys and grants.
+
+use crate::rows::{i, os, s};
+use crate::{AnyConnection, Result};
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Domain {
+    pub domain_id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    pub project_id: String,
+    pub domain_id: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub user_id: String,
+    pub domain_id: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessKey {
+    pub access_key: String,
+    pub user_id: String,
+    pub secret_key: String,
+    pub description: String,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub user_id: String,
+    pub project_id: String,
+    pub action: String,
+}
+
+pub async fn insert_domain(c: &mut AnyConnection, d: &Domain) -> Result<()> {
+    sqlx::query("INSERT INTO domains (domain_id, name, created_at) VALUES ($1, $2, $3)")
+        .bind(&d.domain_id)
+        .bind(&d.name)
+        .bind(d.created_at)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+fn domain(r: &sqlx::any::AnyRow) -> Result<Domain> {
+    Ok(Domain {
+        domain_id: s(r, "domain_id")?,
+        name: s(r, "name")?,
+        created_at: i(r, "created_at")?,
+    })
+}
+
+pub async fn domain_by_name(c: &mut AnyConnection, name: &str) -> Result<Option<Domain>> {
+    let r = sqlx::query("SELECT domain_id, name, created_at FROM domains WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(domain).transpose()
+}
+
+pub async fn domain_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<Domain>> {
+    let r = sqlx::query("SELECT domain_id, name, created_at FROM domains WHERE domain_id = $1")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(domain).transpose()
+}
+
+pub async fn domains(c: &mut AnyConnection) -> Result<Vec<Domain>> {
+    let rows = sqlx::query("SELECT domain_id, name, created_at FROM domains ORDER BY name")
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter().map(domain).collect()
+}
+
+pub async fn insert_project(c: &mut AnyConnection, p: &Project) -> Result<()> {
+    sqlx::query("INSERT INTO projects (project_id, domain_id, name, description, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&p.project_id)
+        .bind(&p.domain_id)
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(p.created_at)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+fn project(r: &sqlx::any::AnyRow) -> Result<Project> {
+    Ok(Project {
+        project_id: s(r, "project_id")?,
+        domain_id: s(r, "domain_id")?,
+        name: s(r, "name")?,
+        description: s(r, "description")?,
+        created_at: i(r, "created_at")?,
+    })
+}
+
+pub async fn project_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<Project>> {
+    let r = sqlx::query("SELECT project_id, domain_id, name, description, created_at FROM projects WHERE project_id = $1")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(project).transpose()
+}
+
+pub async fn project_by_name(c: &mut AnyConnection, name: &str) -> Result<Option<Project>> {
+    let r = sqlx::query("SELECT project_id, domain_id, name, description, created_at FROM projects WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(project).transpose()
+}
+
+/// Projects, optionally only those of one domain.
+pub async fn projects(c: &mut AnyConnection, domain_id: Option<&str>) -> Result<Vec<Project>> {
+    let rows = match domain_id {
+        Some(d) => {
+            sqlx::query("SELECT project_id, domain_id, name, description, created_at FROM projects WHERE domain_id = $1 ORDER BY name")
+                .bind(d)
+                .fetch_all(&mut *c)
+                .await?
+        }
+        None => {
+            sqlx::query("SELECT project_id, domain_id, name, description, created_at FROM projects ORDER BY name")
+                .fetch_all(&mut *c)
+                .await?
+        }
+    };
+    rows.iter().map(project).collect()
+}
+
+pub async fn insert_user(c: &mut AnyConnection, u: &User) -> Result<()> {
+    sqlx::query("INSERT INTO users (user_id, domain_id, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&u.user_id)
+        .bind(&u.domain_id)
+        .bind(&u.name)
+        .bind(u.password_hash.clone())
+        .bind(u.created_at)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+fn user(r: &sqlx::any::AnyRow) -> Result<User> {
+    Ok(User {
+        user_id: s(r, "user_id")?,
+        domain_id: s(r, "domain_id")?,
+        name: s(r, "name")?,
+        password_hash: os(r, "password_hash")?,
+        created_at: i(r, "created_at")?,
+    })
+}
+
+pub async fn user_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<User>> {
+    let r = sqlx::query("SELECT user_id, domain_id, name, password_hash, created_at FROM users WHERE user_id = $1")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(user).transpose()
+}
+
+pub async fn user_by_name(c: &mut AnyConnection, domain_id: &str, name: &str) -> Result<Option<User>> {
+    let r = sqlx::query(
+        "SELECT user_id, domain_id, name, password_hash, created_at FROM users WHERE domain_id = $1 AND name = $2",
+    )
+    .bind(domain_id)
+    .bind(name)
+    .fetch_optional(&mut *c)
+    .await?;
+    r.as_ref().map(user).transpose()
+}
+
+pub async fn users(c: &mut AnyConnection, domain_id: Option<&str>) -> Result<Vec<User>> {
+    let rows = match domain_id {
+        Some(d) => sqlx::query(
+            "SELECT user_id, domain_id, name, password_hash, created_at FROM users WHERE domain_id = $1 ORDER BY name",
+        )
+        .bind(d)
+        .fetch_all(&mut *c)
+        .await?,
+        None => sqlx::query("SELECT user_id, domain_id, name, password_hash, created_at FROM users ORDER BY name")
+            .fetch_all(&mut *c)
+            .await?,
+    };
+    rows.iter().map(user).collect()
+}
+
+pub async fn insert_access_key(c: &mut AnyConnection, k: &AccessKey) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO access_keys (access_key, user_id, secret_key, description, active, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&k.access_key)
+    .bind(&k.user_id)
+    .bind(&k.secret_key)
+    .bind(&k.description)
+    .bind(i64::from(k.active))
+    .bind(k.created_at)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+fn access_key(r: &sqlx::any::AnyRow) -> Result<AccessKey> {
+    Ok(AccessKey {
+        access_key: s(r, "access_key")?,
+        user_id: s(r, "user_id")?,
+        secret_key: s(r, "secret_key")?,
+        description: s(r, "description")?,
+        active: i(r, "active")? != 0,
+        created_at: i(r, "created_at")?,
+    })
+}
+
+pub async fn access_key_by_id(c: &mut AnyConnection, ak: &str) -> Result<Option<AccessKey>> {
+    let r = sqlx::query(
+        "SELECT access_key, user_id, secret_key, description, active, created_at FROM access_keys WHERE access_key = $1",
+    )
+    .bind(ak)
+    .fetch_optional(&mut *c)
+    .await?;
+    r.as_ref().map(access_key).transpose()
+}
+
+pub async fn access_keys_of(c: &mut AnyConnection, user_id: &str) -> Result<Vec<AccessKey>> {
+    let rows = sqlx::query(
+        "SELECT access_key, user_id, secret_key, description, active, created_at FROM access_keys WHERE user_id = $1 ORDER BY created_at",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter().map(access_key).collect()
+}
+
+/// Deactivates an access key. Returns false if it did not exist or was already revoked.
+pub async fn revoke_access_key(c: &mut AnyConnection, ak: &str, now: i64) -> Result<bool> {
+    let r = sqlx::query("UPDATE access_keys SET active = 0, revoked_at = $1 WHERE access_key = $2 AND active = 1")
+        .bind(now)
+        .bind(ak)
+        .execute(&mut *c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn insert_grant(c: &mut AnyConnection, g: &Grant, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO grants (user_id, project_id, action, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id, project_id, action) DO NOTHING",
+    )
+    .bind(&g.user_id)
+    .bind(&g.project_id)
+    .bind(&g.action)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_grant(c: &mut AnyConnection, g: &Grant) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM grants WHERE user_id = $1 AND project_id = $2 AND action = $3")
+        .bind(&g.user_id)
+        .bind(&g.project_id)
+        .bind(&g.action)
+        .execute(&mut *c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Grants of a user that apply to `project_id` (project-specific and domain-wide `*`).
+pub async fn grants_for(c: &mut AnyConnection, user_id: &str, project_id: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT action FROM grants WHERE user_id = $1 AND (project_id = $2 OR project_id = '*')")
+        .bind(user_id)
+        .bind(project_id)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get::<String, _>("action")?)).collect()
+}
+
+pub async fn grants_of(c: &mut AnyConnection, user_id: &str) -> Result<Vec<Grant>> {
+    let rows = sqlx::query("SELECT user_id, project_id, action FROM grants WHERE user_id = $1 ORDER BY project_id, action")
+        .bind(user_id)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Grant {
+                user_id: s(r, "user_id")?,
+                project_id: s(r, "project_id")?,
+                action: s(r, "action")?,
+            })
+        })
+        .collect()
+}

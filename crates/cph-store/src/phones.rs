@@ -1,0 +1,283 @@
+//! Phones. Every read joins the owning server for the fields a phone view shows.
+
+use crate::rows::PhoneRow;
+use crate::servers::placeholders;
+use crate::{AnyConnection, Result, StoreError, like_escape};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row};
+
+const SELECT: &str = "SELECT p.phone_id, p.project_id, p.server_id, p.phone_name, p.phone_model_name, p.image_id, \
+    p.status, p.phone_type, p.imei, p.traffic_type, p.volume_mode, p.phone_ip, p.slot, p.properties, \
+    p.custom_properties, p.created_at, p.updated_at, s.availability_zone, s.order_id, s.product_id, s.host_id \
+    FROM phones p JOIN servers s ON s.server_id = p.server_id";
+
+/// Inserts phones in multi-row statements.
+pub async fn insert_many(c: &mut AnyConnection, phones: &[PhoneRow]) -> Result<()> {
+    for chunk in phones.chunks(400) {
+        let mut qb: QueryBuilder<sqlx::Any> = QueryBuilder::new(
+            "INSERT INTO phones (phone_id, project_id, server_id, phone_name, phone_model_name, image_id, status, \
+             phone_type, imei, traffic_type, volume_mode, phone_ip, slot, properties, custom_properties, created_at, updated_at) ",
+        );
+        qb.push_values(chunk, |mut b, p| {
+            b.push_bind(p.phone_id.clone())
+                .push_bind(p.project_id.clone())
+                .push_bind(p.server_id.clone())
+                .push_bind(p.phone_name.clone())
+                .push_bind(p.phone_model_name.clone())
+                .push_bind(p.image_id.clone())
+                .push_bind(i64::from(p.status))
+                .push_bind(i64::from(p.phone_type))
+                .push_bind(p.imei.clone())
+                .push_bind(p.traffic_type.clone())
+                .push_bind(i64::from(p.volume_mode))
+                .push_bind(p.phone_ip.clone())
+                .push_bind(p.slot)
+                .push_bind(p.properties.clone())
+                .push_bind(p.custom_properties.clone())
+                .push_bind(p.created_at)
+                .push_bind(p.updated_at);
+        });
+        qb.build().execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+pub async fn get(c: &mut AnyConnection, project_id: &str, phone_id: &str) -> Result<Option<PhoneRow>> {
+    let row = sqlx::query(AssertSqlSafe(format!("{SELECT} WHERE p.project_id = $1 AND p.phone_id = $2")))
+        .bind(project_id)
+        .bind(phone_id)
+        .fetch_optional(&mut *c)
+        .await?;
+    row.as_ref().map(PhoneRow::from_row).transpose()
+}
+
+pub async fn get_any(c: &mut AnyConnection, phone_id: &str) -> Result<Option<PhoneRow>> {
+    let row = sqlx::query(AssertSqlSafe(format!("{SELECT} WHERE p.phone_id = $1")))
+        .bind(phone_id)
+        .fetch_optional(&mut *c)
+        .await?;
+    row.as_ref().map(PhoneRow::from_row).transpose()
+}
+
+/// Phones of a project among `ids` (unknown or foreign ids are absent from the result).
+pub async fn get_many(c: &mut AnyConnection, project_id: &str, ids: &[String]) -> Result<Vec<PhoneRow>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let ph = placeholders(2, chunk.len());
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "{SELECT} WHERE p.project_id = $1 AND p.phone_id IN ({ph})"
+        )))
+        .bind(project_id);
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            out.push(PhoneRow::from_row(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// All phones of one server, in slot order.
+pub async fn of_server(c: &mut AnyConnection, server_id: &str) -> Result<Vec<PhoneRow>> {
+    let rows = sqlx::query(AssertSqlSafe(format!("{SELECT} WHERE p.server_id = $1 ORDER BY p.slot")))
+        .bind(server_id)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter().map(PhoneRow::from_row).collect()
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PhoneFilter {
+    pub phone_name_like: Option<String>,
+    pub server_id: Option<String>,
+    pub status: Option<i32>,
+    pub phone_type: Option<i32>,
+}
+
+/// A page of a project's phones, newest first, and the total that match.
+pub async fn list(
+    c: &mut AnyConnection,
+    project_id: &str,
+    f: &PhoneFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<PhoneRow>, i64)> {
+    let mut cond = String::from("p.project_id = $1");
+    let mut sargs: Vec<String> = vec![project_id.to_string()];
+    let mut iargs: Vec<i64> = Vec::new();
+    if let Some(n) = &f.phone_name_like {
+        sargs.push(format!("%{}%", like_escape(n)));
+        cond.push_str(&format!(" AND p.phone_name LIKE ${} ESCAPE '\\'", sargs.len()));
+    }
+    if let Some(id) = &f.server_id {
+        sargs.push(id.clone());
+        cond.push_str(&format!(" AND p.server_id = ${}", sargs.len()));
+    }
+    let base = sargs.len();
+    if let Some(st) = f.status {
+        iargs.push(i64::from(st));
+        cond.push_str(&format!(" AND p.status = ${}", base + iargs.len()));
+    }
+    if let Some(t) = f.phone_type {
+        iargs.push(i64::from(t));
+        cond.push_str(&format!(" AND p.phone_type = ${}", base + iargs.len()));
+    }
+    let count_sql = format!("SELECT COUNT(*) FROM phones p WHERE {cond}");
+    let mut q = sqlx::query(AssertSqlSafe(count_sql));
+    for a in &sargs {
+        q = q.bind(a.clone());
+    }
+    for a in &iargs {
+        q = q.bind(*a);
+    }
+    let total: i64 = q.fetch_one(&mut *c).await?.try_get(0)?;
+    let n = sargs.len() + iargs.len();
+    let mut q = sqlx::query(AssertSqlSafe(format!(
+        "{SELECT} WHERE {cond} ORDER BY p.created_at DESC, p.phone_id DESC LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    )));
+    for a in &sargs {
+        q = q.bind(a.clone());
+    }
+    for a in &iargs {
+        q = q.bind(*a);
+    }
+    let rows = q.bind(limit).bind(offset).fetch_all(&mut *c).await?;
+    let phones = rows.iter().map(PhoneRow::from_row).collect::<Result<Vec<_>>>()?;
+    Ok((phones, total))
+}
+
+pub async fn set_status(c: &mut AnyConnection, phone_id: &str, status: i32, now: i64) -> Result<()> {
+    sqlx::query("UPDATE phones SET status = $1, updated_at = $2 WHERE phone_id = $3")
+        .bind(i64::from(status))
+        .bind(now)
+        .bind(phone_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Sets the status of every phone of a server.
+pub async fn set_status_of_server(c: &mut AnyConnection, server_id: &str, status: i32, now: i64) -> Result<()> {
+    sqlx::query("UPDATE phones SET status = $1, updated_at = $2 WHERE server_id = $3")
+        .bind(i64::from(status))
+        .bind(now)
+        .bind(server_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+pub async fn rename(c: &mut AnyConnection, phone_id: &str, name: &str, now: i64) -> Result<()> {
+    let r = sqlx::query("UPDATE phones SET phone_name = $1, updated_at = $2 WHERE phone_id = $3")
+        .bind(name)
+        .bind(now)
+        .bind(phone_id)
+        .execute(&mut *c)
+        .await?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// True when another phone of the same server already has `name`.
+pub async fn name_taken(c: &mut AnyConnection, server_id: &str, name: &str, except_phone: &str) -> Result<bool> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM phones WHERE server_id = $1 AND phone_name = $2 AND phone_id <> $3")
+        .bind(server_id)
+        .bind(name)
+        .bind(except_phone)
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
+    Ok(n > 0)
+}
+
+pub async fn set_properties(
+    c: &mut AnyConnection,
+    phone_id: &str,
+    properties: &str,
+    custom_properties: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE phones SET properties = $1, custom_properties = $2, updated_at = $3 WHERE phone_id = $4")
+        .bind(properties)
+        .bind(custom_properties)
+        .bind(now)
+        .bind(phone_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_image(c: &mut AnyConnection, phone_id: &str, image_id: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE phones SET image_id = $1, updated_at = $2 WHERE phone_id = $3")
+        .bind(image_id)
+        .bind(now)
+        .bind(phone_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_traffic_type(c: &mut AnyConnection, phone_id: &str, traffic_type: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE phones SET traffic_type = $1, updated_at = $2 WHERE phone_id = $3")
+        .bind(traffic_type)
+        .bind(now)
+        .bind(phone_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Replaces the phones of a server (server change: phones are recreated).
+pub async fn delete_of_server(c: &mut AnyConnection, server_id: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM phones WHERE server_id = $1")
+        .bind(server_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected())
+}
+
+/// Phones left in a transitional status (crash recovery looks at these).
+pub async fn in_transition(c: &mut AnyConnection, limit: i64) -> Result<Vec<PhoneRow>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "{SELECT} WHERE p.status IN (1, 3, 4, 7) ORDER BY p.phone_id LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter().map(PhoneRow::from_row).collect()
+}
+
+/// Number of phones in the whole store.
+pub async fn count_all(c: &mut AnyConnection) -> Result<i64> {
+    Ok(sqlx::query("SELECT COUNT(*) FROM phones").fetch_one(&mut *c).await?.try_get(0)?)
+}
+
+/// A page of all phones (every project) after `after_phone_id`, in id order, for reconciliation.
+pub async fn page_all(c: &mut AnyConnection, after_phone_id: &str, limit: i64) -> Result<Vec<PhoneRow>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "{SELECT} WHERE p.phone_id > $1 ORDER BY p.phone_id LIMIT $2"
+    )))
+    .bind(after_phone_id)
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter().map(PhoneRow::from_row).collect()
+}
+
+/// Marks phones left in a transitional status with no unfinished job on them (or on their
+/// server) as abnormal. Returns how many were marked.
+pub async fn settle_orphans(c: &mut AnyConnection, now: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE phones SET status = -7, updated_at = $1 WHERE status IN (1, 3, 4, 7) AND NOT EXISTS ( \
+           SELECT 1 FROM jobs j WHERE j.state <> 'done' \
+             AND (j.lock_key = 'phone:' || phones.phone_id OR j.lock_key = 'server:' || phones.server_id))",
+    )
+    .bind(now)
+    .execute(&mut *c)
+    .await?
+    .rows_affected())
+}
