@@ -78,7 +78,10 @@ mod tests {
     fn ids_have_expected_shapes() {
         let h = hex_id();
         assert_eq!(h.len(), 32);
-        assert!(h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            h.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_eq!(uuid_id().len(), 36);
         assert!(looks_like_id(&h));
         assert!(!looks_like_id("a/b"));

@@ -44,11 +44,17 @@ pub enum AgentCommand {
     /// Restore the phone's data to the image's factory state and boot it.
     ResetPhone { spec: PhoneSpec },
     /// Apply properties to a phone (those that need a restart take effect at the next boot).
-    SetProperties { phone_id: String, properties: BTreeMap<String, serde_json::Value> },
+    SetProperties {
+        phone_id: String,
+        properties: BTreeMap<String, serde_json::Value>,
+    },
     /// Remove a phone and its data from the host.
     DeletePhone { phone_id: String },
     /// Restart the encode service of a server.
-    RestartEncodeServer { server_id: String, encode_server_id: String },
+    RestartEncodeServer {
+        server_id: String,
+        encode_server_id: String,
+    },
 }
 
 /// A command with the id of the job that issued it.

@@ -4,7 +4,9 @@
 //! thousand phones. A process restart loses it; the control plane re-creates the phones it
 //! expects to run from its own records (level-triggered reconciliation).
 
-use crate::{AgentCommand, CommandEnvelope, CommandResult, HostAgent, Inventory, PhonePower, PhoneState};
+use crate::{
+    AgentCommand, CommandEnvelope, CommandResult, HostAgent, Inventory, PhonePower, PhoneState,
+};
 use futures::future::BoxFuture;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -117,15 +119,24 @@ impl VirtualHostAgent {
 
     async fn run(&self, cmd: AgentCommand) -> CommandResult {
         match cmd {
-            AgentCommand::CreatePhone { spec } => self.boot(&spec.phone_id, &spec.image_id, true).await,
+            AgentCommand::CreatePhone { spec } => {
+                self.boot(&spec.phone_id, &spec.image_id, true).await
+            }
             AgentCommand::AdoptPhone { spec, running } => {
                 let mut st = self.lock();
-                let p = st.phones.entry(spec.phone_id.clone()).or_insert_with(|| Phone {
-                    power: PhonePower::Stopped,
-                    image_id: spec.image_id.clone(),
-                    boot_count: 0,
-                });
-                p.power = if running { PhonePower::Running } else { PhonePower::Stopped };
+                let p = st
+                    .phones
+                    .entry(spec.phone_id.clone())
+                    .or_insert_with(|| Phone {
+                        power: PhonePower::Stopped,
+                        image_id: spec.image_id.clone(),
+                        boot_count: 0,
+                    });
+                p.power = if running {
+                    PhonePower::Running
+                } else {
+                    PhonePower::Stopped
+                };
                 p.image_id = spec.image_id;
                 CommandResult::Ok { message: None }
             }
@@ -258,7 +269,9 @@ mod tests {
         assert_eq!(a.power("p1"), Some(PhonePower::Running));
         a.execute(CommandEnvelope {
             command_id: "j2".into(),
-            command: AgentCommand::StopPhone { phone_id: "p1".into() },
+            command: AgentCommand::StopPhone {
+                phone_id: "p1".into(),
+            },
         })
         .await;
         assert_eq!(a.power("p1"), Some(PhonePower::Stopped));
@@ -275,7 +288,10 @@ mod tests {
         let r = a
             .execute(CommandEnvelope {
                 command_id: "j3".into(),
-                command: AgentCommand::SetProperties { phone_id: "nope".into(), properties: Default::default() },
+                command: AgentCommand::SetProperties {
+                    phone_id: "nope".into(),
+                    properties: Default::default(),
+                },
             })
             .await;
         assert!(matches!(r, CommandResult::Failed { .. }));

@@ -63,7 +63,15 @@ impl Service {
                 tracing::info!(jobs = n, "requeued jobs interrupted by the previous run");
             }
         }
-        let known: HashSet<String> = self.inner.agent.inventory().await.phones.into_iter().map(|p| p.phone_id).collect();
+        let known: HashSet<String> = self
+            .inner
+            .agent
+            .inventory()
+            .await
+            .phones
+            .into_iter()
+            .map(|p| p.phone_id)
+            .collect();
         let mut after = String::new();
         let mut adopted = 0usize;
         loop {
@@ -78,13 +86,18 @@ impl Service {
                     continue;
                 }
                 let running = match PhoneStatus::from_code(p.status) {
-                    Some(PhoneStatus::Stopped | PhoneStatus::Frozen | PhoneStatus::CreateFailed) => false,
+                    Some(
+                        PhoneStatus::Stopped | PhoneStatus::Frozen | PhoneStatus::CreateFailed,
+                    ) => false,
                     Some(PhoneStatus::Creating) => continue,
                     _ => true,
                 };
                 let env = CommandEnvelope {
                     command_id: format!("adopt-{}", cph_domain::ids::hex_id()),
-                    command: AgentCommand::AdoptPhone { spec: spec_of(&p, None, None), running },
+                    command: AgentCommand::AdoptPhone {
+                        spec: spec_of(&p, None, None),
+                        running,
+                    },
                 };
                 self.inner.agent.execute(env).await;
                 adopted += 1;
@@ -104,12 +117,18 @@ impl Service {
         let inflight: Arc<Mutex<HashSet<String>>> = Arc::default();
         let sem = Arc::new(Semaphore::new(self.config().job_concurrency.max(1)));
         let tasks = vec![
-            tokio::spawn(self.clone().dispatcher(stop_rx.clone(), done_tx, inflight.clone(), sem)),
+            tokio::spawn(
+                self.clone()
+                    .dispatcher(stop_rx.clone(), done_tx, inflight.clone(), sem),
+            ),
             tokio::spawn(self.clone().committer(done_rx, inflight.clone())),
             tokio::spawn(self.clone().renewer(stop_rx.clone(), inflight)),
             tokio::spawn(self.clone().reaper(stop_rx)),
         ];
-        EngineHandle { stop: stop_tx, tasks }
+        EngineHandle {
+            stop: stop_tx,
+            tasks,
+        }
     }
 
     async fn dispatcher(
@@ -144,15 +163,23 @@ impl Service {
                 continue;
             }
             for job in claimed {
-                let Ok(permit) = sem.clone().acquire_owned().await else { return };
-                inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(job.job_id.clone());
+                let Ok(permit) = sem.clone().acquire_owned().await else {
+                    return;
+                };
+                inflight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(job.job_id.clone());
                 let svc = self.clone();
                 let done = done.clone();
                 tokio::spawn(async move {
-                    let outcome = match tokio::time::timeout(svc.config().job_timeout, svc.execute(&job)).await {
-                        Ok(o) => o,
-                        Err(_) => failed("CPS.0054", "Handle job timeout."),
-                    };
+                    let outcome =
+                        match tokio::time::timeout(svc.config().job_timeout, svc.execute(&job))
+                            .await
+                        {
+                            Ok(o) => o,
+                            Err(_) => failed("CPS.0054", "Handle job timeout."),
+                        };
                     let _ = done.send((job, outcome)).await;
                     drop(permit);
                 });
@@ -165,8 +192,15 @@ impl Service {
         let now = self.now_ms();
         let lease_until = now + self.config().job_lease.as_millis() as i64;
         let mut tx = self.store().write().await?;
-        let jobs =
-            cph_store::jobs::claim(&mut tx, self.store().backend(), &self.inner.instance_id, now, lease_until, limit).await?;
+        let jobs = cph_store::jobs::claim(
+            &mut tx,
+            self.store().backend(),
+            &self.inner.instance_id,
+            now,
+            lease_until,
+            limit,
+        )
+        .await?;
         for j in &jobs {
             start_effects(&mut tx, j, now).await?;
         }
@@ -207,7 +241,9 @@ impl Service {
         let now = self.now_ms();
         let mut tx = self.store().write().await?;
         for (job, outcome) in batch {
-            if cph_store::jobs::finish(&mut tx, &job.job_id, &self.inner.instance_id, outcome, now).await? {
+            if cph_store::jobs::finish(&mut tx, &job.job_id, &self.inner.instance_id, outcome, now)
+                .await?
+            {
                 finish_effects(&mut tx, job, outcome, now).await?;
             } else {
                 tracing::warn!(job_id = %job.job_id, "lease lost before completion; outcome dropped");
@@ -224,7 +260,12 @@ impl Service {
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.changed() => return,
             }
-            let ids: Vec<String> = inflight.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+            let ids: Vec<String> = inflight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect();
             if ids.is_empty() {
                 continue;
             }
@@ -262,9 +303,13 @@ impl Service {
             cph_store::jobs::requeue_expired(&mut tx, now, self.config().job_max_attempts).await?;
         let until = now + self.config().job_lease.as_millis() as i64;
         for j in &exhausted {
-            if cph_store::jobs::take_over(&mut tx, &j.job_id, &self.inner.instance_id, until, now).await? {
+            if cph_store::jobs::take_over(&mut tx, &j.job_id, &self.inner.instance_id, until, now)
+                .await?
+            {
                 let o = failed("CPS.0054", "Job interrupted too many times.");
-                if cph_store::jobs::finish(&mut tx, &j.job_id, &self.inner.instance_id, &o, now).await? {
+                if cph_store::jobs::finish(&mut tx, &j.job_id, &self.inner.instance_id, &o, now)
+                    .await?
+                {
                     finish_effects(&mut tx, j, &o, now).await?;
                 }
             }
@@ -277,7 +322,12 @@ impl Service {
         Ok(())
     }
 
-    async fn agent_call(&self, job: &JobRow, suffix: &str, command: AgentCommand) -> std::result::Result<(), Outcome> {
+    async fn agent_call(
+        &self,
+        job: &JobRow,
+        suffix: &str,
+        command: AgentCommand,
+    ) -> std::result::Result<(), Outcome> {
         let env = CommandEnvelope {
             command_id: format!("{}{suffix}", job.job_id),
             command,
@@ -308,24 +358,50 @@ impl Service {
             }
             None => None,
         };
-        let new_image = payload.get("image_id").and_then(Value::as_str).map(str::to_string);
+        let new_image = payload
+            .get("image_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let new_props = payload.get("property").and_then(Value::as_object).cloned();
         let r = match job.kind.as_str() {
-            kind::PHONE_RESTART | kind::PHONE_RESET | kind::PHONE_STOP | kind::PHONE_PROPERTY | kind::PHONE_CREATE => {
+            kind::PHONE_RESTART
+            | kind::PHONE_RESET
+            | kind::PHONE_STOP
+            | kind::PHONE_PROPERTY
+            | kind::PHONE_CREATE => {
                 let Some(p) = phone else {
                     return Ok(failed("CPS.0005", "Phone is not found."));
                 };
                 let spec = spec_of(&p, new_image.as_deref(), new_props.as_ref());
                 match job.kind.as_str() {
-                    kind::PHONE_RESTART => self.agent_call(job, "", AgentCommand::RestartPhone { spec }).await,
+                    kind::PHONE_RESTART => {
+                        self.agent_call(job, "", AgentCommand::RestartPhone { spec })
+                            .await
+                    }
                     kind::PHONE_RESET => {
                         // A reset keeps only the properties given with it.
                         let mut spec = spec;
-                        spec.properties = new_props.clone().map(|m| m.into_iter().collect()).unwrap_or_default();
-                        self.agent_call(job, "", AgentCommand::ResetPhone { spec }).await
+                        spec.properties = new_props
+                            .clone()
+                            .map(|m| m.into_iter().collect())
+                            .unwrap_or_default();
+                        self.agent_call(job, "", AgentCommand::ResetPhone { spec })
+                            .await
                     }
-                    kind::PHONE_STOP => self.agent_call(job, "", AgentCommand::StopPhone { phone_id: p.phone_id }).await,
-                    kind::PHONE_CREATE => self.agent_call(job, "", AgentCommand::CreatePhone { spec }).await,
+                    kind::PHONE_STOP => {
+                        self.agent_call(
+                            job,
+                            "",
+                            AgentCommand::StopPhone {
+                                phone_id: p.phone_id,
+                            },
+                        )
+                        .await
+                    }
+                    kind::PHONE_CREATE => {
+                        self.agent_call(job, "", AgentCommand::CreatePhone { spec })
+                            .await
+                    }
                     _ => {
                         let props = new_props.clone().unwrap_or_default();
                         let r = self
@@ -338,8 +414,12 @@ impl Service {
                                 },
                             )
                             .await;
-                        if r.is_ok() && properties_need_restart(&props) && p.status == PhoneStatus::Running.code() {
-                            self.agent_call(job, "-restart", AgentCommand::RestartPhone { spec }).await
+                        if r.is_ok()
+                            && properties_need_restart(&props)
+                            && p.status == PhoneStatus::Running.code()
+                        {
+                            self.agent_call(job, "-restart", AgentCommand::RestartPhone { spec })
+                                .await
                         } else {
                             r
                         }
@@ -364,11 +444,16 @@ impl Service {
                     async move { self.agent_call(job, &suffix, cmd).await }
                 });
                 let results = futures_join_all(calls).await;
-                let failures: Vec<&Outcome> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+                let failures: Vec<&Outcome> =
+                    results.iter().filter_map(|r| r.as_ref().err()).collect();
                 match failures.first() {
                     None => Ok(()),
                     Some(f) => Err(Outcome {
-                        execute_msg: Some(format!("{} of {} phones failed", failures.len(), results.len())),
+                        execute_msg: Some(format!(
+                            "{} of {} phones failed",
+                            failures.len(),
+                            results.len()
+                        )),
                         ..(*f).clone()
                     }),
                 }
@@ -389,7 +474,10 @@ impl Service {
                 "CPS.0323",
                 "This api is not supported: executing this command on phones is not available on this host yet.",
             )),
-            other => Err(failed("CPS.0323", &format!("This api is not supported: unknown job kind {other}."))),
+            other => Err(failed(
+                "CPS.0323",
+                &format!("This api is not supported: unknown job kind {other}."),
+            )),
         };
         Ok(match r {
             Ok(()) => Outcome {
@@ -403,7 +491,9 @@ impl Service {
     }
 }
 
-fn futures_join_all<F: std::future::Future>(it: impl IntoIterator<Item = F>) -> futures::future::JoinAll<F> {
+fn futures_join_all<F: std::future::Future>(
+    it: impl IntoIterator<Item = F>,
+) -> futures::future::JoinAll<F> {
     futures::future::join_all(it)
 }
 
@@ -431,11 +521,16 @@ pub(crate) fn truncate_utf8(s: &mut String, max: usize) {
 }
 
 /// The runtime's view of a phone, with an optional new image and properties applied.
-pub(crate) fn spec_of(p: &PhoneRow, image: Option<&str>, props: Option<&Map<String, Value>>) -> PhoneSpec {
-    let mut properties: BTreeMap<String, Value> = serde_json::from_str::<Map<String, Value>>(&p.properties)
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+pub(crate) fn spec_of(
+    p: &PhoneRow,
+    image: Option<&str>,
+    props: Option<&Map<String, Value>>,
+) -> PhoneSpec {
+    let mut properties: BTreeMap<String, Value> =
+        serde_json::from_str::<Map<String, Value>>(&p.properties)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
     if let Some(m) = props {
         for (k, v) in m {
             properties.insert(k.clone(), v.clone());
@@ -466,7 +561,8 @@ async fn start_effects(c: &mut AnyConnection, j: &JobRow, now: i64) -> Result<()
     if j.kind == kind::SERVER_RESTART
         && let Some(sid) = &j.server_id
     {
-        cph_store::phones::set_status_of_server(c, sid, PhoneStatus::Restarting.code(), now).await?;
+        cph_store::phones::set_status_of_server(c, sid, PhoneStatus::Restarting.code(), now)
+            .await?;
     }
     Ok(())
 }
@@ -479,7 +575,11 @@ async fn finish_effects(c: &mut AnyConnection, j: &JobRow, o: &Outcome, now: i64
     let server_id = j.server_id.as_deref().unwrap_or_default();
     match j.kind.as_str() {
         kind::PHONE_CREATE => {
-            let st = if ok { PhoneStatus::Running } else { PhoneStatus::CreateFailed };
+            let st = if ok {
+                PhoneStatus::Running
+            } else {
+                PhoneStatus::CreateFailed
+            };
             cph_store::phones::set_status(c, phone_id, st.code(), now).await?;
         }
         kind::PHONE_RESTART | kind::PHONE_RESET => {
@@ -489,25 +589,49 @@ async fn finish_effects(c: &mut AnyConnection, j: &JobRow, o: &Outcome, now: i64
                 }
                 let props = payload.get("property").and_then(Value::as_object);
                 if let Some(p) = cph_store::phones::get_any(c, phone_id).await? {
-                    let stored = if j.kind == kind::PHONE_RESET { "{}" } else { p.properties.as_str() };
+                    let stored = if j.kind == kind::PHONE_RESET {
+                        "{}"
+                    } else {
+                        p.properties.as_str()
+                    };
                     if props.is_some() || j.kind == kind::PHONE_RESET {
                         let merged = merge_properties(stored, &props.cloned().unwrap_or_default());
-                        cph_store::phones::set_properties(c, phone_id, &merged, &p.custom_properties, now).await?;
+                        cph_store::phones::set_properties(
+                            c,
+                            phone_id,
+                            &merged,
+                            &p.custom_properties,
+                            now,
+                        )
+                        .await?;
                     }
                 }
-                cph_store::phones::set_status(c, phone_id, PhoneStatus::Running.code(), now).await?;
+                cph_store::phones::set_status(c, phone_id, PhoneStatus::Running.code(), now)
+                    .await?;
             } else {
-                let st = if j.kind == kind::PHONE_RESET { PhoneStatus::ResetFailed } else { PhoneStatus::RestartFailed };
+                let st = if j.kind == kind::PHONE_RESET {
+                    PhoneStatus::ResetFailed
+                } else {
+                    PhoneStatus::RestartFailed
+                };
                 cph_store::phones::set_status(c, phone_id, st.code(), now).await?;
             }
         }
         kind::PHONE_STOP => {
-            let st = if ok { PhoneStatus::Stopped } else { PhoneStatus::StopFailed };
+            let st = if ok {
+                PhoneStatus::Stopped
+            } else {
+                PhoneStatus::StopFailed
+            };
             cph_store::phones::set_status(c, phone_id, st.code(), now).await?;
         }
         kind::PHONE_PROPERTY => {
             if ok && let Some(p) = cph_store::phones::get_any(c, phone_id).await? {
-                let props = payload.get("property").and_then(Value::as_object).cloned().unwrap_or_default();
+                let props = payload
+                    .get("property")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
                 let merged = merge_properties(&p.properties, &props);
                 let custom = match payload.get("custom_property").and_then(Value::as_object) {
                     Some(cp) => merge_properties(&p.custom_properties, cp),
@@ -531,7 +655,11 @@ async fn finish_effects(c: &mut AnyConnection, j: &JobRow, o: &Outcome, now: i64
             cph_store::phones::set_status_of_server(c, server_id, p.code(), now).await?;
         }
         kind::SERVER_RESTART => {
-            let p = if ok { PhoneStatus::Running } else { PhoneStatus::RestartFailed };
+            let p = if ok {
+                PhoneStatus::Running
+            } else {
+                PhoneStatus::RestartFailed
+            };
             cph_store::phones::set_status_of_server(c, server_id, p.code(), now).await?;
         }
         _ => {}

@@ -55,7 +55,10 @@ impl ServiceError {
     pub fn code_and_message(&self) -> (String, String) {
         match self {
             ServiceError::Api { code, message, .. } => (code.clone(), message.clone()),
-            ServiceError::Internal(_) => ("CPS.0003".to_string(), "Service internal error.".to_string()),
+            ServiceError::Internal(_) => (
+                "CPS.0003".to_string(),
+                "Service internal error.".to_string(),
+            ),
         }
     }
 }

@@ -50,7 +50,10 @@ pub fn action_matches(pattern: &str, action: &str) -> bool {
     }
     let p: Vec<&str> = pattern.split(':').collect();
     let a: Vec<&str> = action.split(':').collect();
-    p.len() == a.len() && p.iter().zip(&a).all(|(p, a)| *p == "*" || p.eq_ignore_ascii_case(a))
+    p.len() == a.len()
+        && p.iter()
+            .zip(&a)
+            .all(|(p, a)| *p == "*" || p.eq_ignore_ascii_case(a))
 }
 
 impl Service {
@@ -114,12 +117,15 @@ impl Service {
                 p
             }
         };
-        let (vpc_id, subnet_id) = self.ensure_default_network(&mut tx, &project.project_id, now).await?;
+        let (vpc_id, subnet_id) = self
+            .ensure_default_network(&mut tx, &project.project_id, now)
+            .await?;
         let keys = store::access_keys_of(&mut tx, &user.user_id).await?;
         let access_key = match (&req.access_key, &req.secret_key) {
             (Some(ak), Some(sk)) => {
                 match store::access_key_by_id(&mut tx, ak).await? {
-                    Some(existing) if existing.user_id == user.user_id && existing.secret_key == *sk => {}
+                    Some(existing)
+                        if existing.user_id == user.user_id && existing.secret_key == *sk => {}
                     Some(_) => {
                         return Err(ServiceError::Internal(anyhow::anyhow!(
                             "access key {ak} already exists with another secret or owner"
@@ -229,9 +235,11 @@ impl Service {
 
     /// Verifies a bearer token and returns its user.
     pub async fn user_for_token(&self, token: &str) -> Result<(User, String)> {
-        let claims = cph_auth::token::verify(&self.config().token_key, token, self.inner.clock.now()).map_err(|e| {
-            ServiceError::raw(401, "APIGW.0307", format!("The token must be updated: {e}"))
-        })?;
+        let claims =
+            cph_auth::token::verify(&self.config().token_key, token, self.inner.clock.now())
+                .map_err(|e| {
+                    ServiceError::raw(401, "APIGW.0307", format!("The token must be updated: {e}"))
+                })?;
         let mut c = self.store().read().await?;
         let user = store::user_by_id(&mut c, &claims.user_id)
             .await?
@@ -248,9 +256,12 @@ impl Service {
         project_id: Option<&str>,
         project_name: Option<&str>,
     ) -> Result<IssuedToken> {
-        let unauthorized = || ServiceError::raw(401, "IAM.0001", "The username or password is wrong.");
+        let unauthorized =
+            || ServiceError::raw(401, "IAM.0001", "The username or password is wrong.");
         let mut c = self.store().read().await?;
-        let domain = store::domain_by_name(&mut c, domain_name).await?.ok_or_else(unauthorized)?;
+        let domain = store::domain_by_name(&mut c, domain_name)
+            .await?
+            .ok_or_else(unauthorized)?;
         let user = store::user_by_name(&mut c, &domain.domain_id, user_name)
             .await?
             .ok_or_else(unauthorized)?;
@@ -294,7 +305,10 @@ impl Service {
     pub async fn projects_of(&self, user: &User, name: Option<&str>) -> Result<Vec<Project>> {
         let mut c = self.store().read().await?;
         let all = store::projects(&mut c, Some(&user.domain_id)).await?;
-        Ok(all.into_iter().filter(|p| name.is_none_or(|n| p.name == n)).collect())
+        Ok(all
+            .into_iter()
+            .filter(|p| name.is_none_or(|n| p.name == n))
+            .collect())
     }
 
     // ---- administration (`cph admin`) ----
@@ -305,7 +319,11 @@ impl Service {
         }
         let mut tx = self.store().write().await?;
         if store::domain_by_name(&mut tx, name).await?.is_some() {
-            return Err(ServiceError::raw(409, "IAM.0009", format!("domain {name} already exists")));
+            return Err(ServiceError::raw(
+                409,
+                "IAM.0009",
+                format!("domain {name} already exists"),
+            ));
         }
         let d = Domain {
             domain_id: ids::hex_id(),
@@ -325,9 +343,15 @@ impl Service {
         let mut tx = self.store().write().await?;
         let d = store::domain_by_name(&mut tx, domain_name)
             .await?
-            .ok_or_else(|| ServiceError::raw(404, "IAM.0010", format!("domain {domain_name} not found")))?;
+            .ok_or_else(|| {
+                ServiceError::raw(404, "IAM.0010", format!("domain {domain_name} not found"))
+            })?;
         if store::project_by_name(&mut tx, name).await?.is_some() {
-            return Err(ServiceError::raw(409, "IAM.0009", format!("project {name} already exists")));
+            return Err(ServiceError::raw(
+                409,
+                "IAM.0009",
+                format!("project {name} already exists"),
+            ));
         }
         let p = Project {
             project_id: ids::hex_id(),
@@ -337,21 +361,36 @@ impl Service {
             created_at: now,
         };
         store::insert_project(&mut tx, &p).await?;
-        self.ensure_default_network(&mut tx, &p.project_id, now).await?;
+        self.ensure_default_network(&mut tx, &p.project_id, now)
+            .await?;
         tx.commit().await.map_err(cph_store::StoreError::from)?;
         Ok(p)
     }
 
-    pub async fn admin_create_user(&self, domain_name: &str, name: &str, password: Option<&str>) -> Result<User> {
+    pub async fn admin_create_user(
+        &self,
+        domain_name: &str,
+        name: &str,
+        password: Option<&str>,
+    ) -> Result<User> {
         if !crate::validate::is_valid_name(name, 64) {
             return Err(ServiceError::raw(400, "IAM.0011", "invalid user name"));
         }
         let mut tx = self.store().write().await?;
         let d = store::domain_by_name(&mut tx, domain_name)
             .await?
-            .ok_or_else(|| ServiceError::raw(404, "IAM.0010", format!("domain {domain_name} not found")))?;
-        if store::user_by_name(&mut tx, &d.domain_id, name).await?.is_some() {
-            return Err(ServiceError::raw(409, "IAM.0009", format!("user {name} already exists")));
+            .ok_or_else(|| {
+                ServiceError::raw(404, "IAM.0010", format!("domain {domain_name} not found"))
+            })?;
+        if store::user_by_name(&mut tx, &d.domain_id, name)
+            .await?
+            .is_some()
+        {
+            return Err(ServiceError::raw(
+                409,
+                "IAM.0009",
+                format!("user {name} already exists"),
+            ));
         }
         let u = User {
             user_id: ids::hex_id(),
@@ -365,17 +404,28 @@ impl Service {
         Ok(u)
     }
 
-    async fn admin_user(&self, c: &mut cph_store::AnyConnection, domain_name: &str, user: &str) -> Result<User> {
+    async fn admin_user(
+        &self,
+        c: &mut cph_store::AnyConnection,
+        domain_name: &str,
+        user: &str,
+    ) -> Result<User> {
         let d = store::domain_by_name(c, domain_name)
             .await?
-            .ok_or_else(|| ServiceError::raw(404, "IAM.0010", format!("domain {domain_name} not found")))?;
+            .ok_or_else(|| {
+                ServiceError::raw(404, "IAM.0010", format!("domain {domain_name} not found"))
+            })?;
         store::user_by_name(c, &d.domain_id, user)
             .await?
             .ok_or_else(|| ServiceError::raw(404, "IAM.0010", format!("user {user} not found")))
     }
 
     /// Issues a new AK/SK pair for a user. The secret is shown once.
-    pub async fn admin_create_access_key(&self, domain_name: &str, user: &str) -> Result<AccessKey> {
+    pub async fn admin_create_access_key(
+        &self,
+        domain_name: &str,
+        user: &str,
+    ) -> Result<AccessKey> {
         let mut tx = self.store().write().await?;
         let u = self.admin_user(&mut tx, domain_name, user).await?;
         let k = AccessKey {
@@ -391,7 +441,11 @@ impl Service {
         Ok(k)
     }
 
-    pub async fn admin_list_access_keys(&self, domain_name: &str, user: &str) -> Result<Vec<AccessKey>> {
+    pub async fn admin_list_access_keys(
+        &self,
+        domain_name: &str,
+        user: &str,
+    ) -> Result<Vec<AccessKey>> {
         let mut c = self.store().read().await?;
         let u = self.admin_user(&mut c, domain_name, user).await?;
         Ok(store::access_keys_of(&mut c, &u.user_id).await?)
@@ -400,23 +454,41 @@ impl Service {
     pub async fn admin_revoke_access_key(&self, ak: &str) -> Result<()> {
         let mut tx = self.store().write().await?;
         if !store::revoke_access_key(&mut tx, ak, self.now_ms()).await? {
-            return Err(ServiceError::raw(404, "IAM.0010", format!("active access key {ak} not found")));
+            return Err(ServiceError::raw(
+                404,
+                "IAM.0010",
+                format!("active access key {ak} not found"),
+            ));
         }
         tx.commit().await.map_err(cph_store::StoreError::from)?;
         Ok(())
     }
 
     /// Grants `action` (a pattern) to a user on one project (by name) or, with `None`, on all.
-    pub async fn admin_grant(&self, domain_name: &str, user: &str, project: Option<&str>, action: &str) -> Result<()> {
+    pub async fn admin_grant(
+        &self,
+        domain_name: &str,
+        user: &str,
+        project: Option<&str>,
+        action: &str,
+    ) -> Result<()> {
         let mut tx = self.store().write().await?;
         let u = self.admin_user(&mut tx, domain_name, user).await?;
         let project_id = match project {
             None => "*".to_string(),
-            Some(name) => store::project_by_name(&mut tx, name)
-                .await?
-                .filter(|p| p.domain_id == u.domain_id)
-                .ok_or_else(|| ServiceError::raw(404, "IAM.0010", format!("project {name} not found in the user's domain")))?
-                .project_id,
+            Some(name) => {
+                store::project_by_name(&mut tx, name)
+                    .await?
+                    .filter(|p| p.domain_id == u.domain_id)
+                    .ok_or_else(|| {
+                        ServiceError::raw(
+                            404,
+                            "IAM.0010",
+                            format!("project {name} not found in the user's domain"),
+                        )
+                    })?
+                    .project_id
+            }
         };
         store::insert_grant(
             &mut tx,
@@ -449,7 +521,9 @@ impl Service {
             Some(n) => Some(
                 store::domain_by_name(&mut c, n)
                     .await?
-                    .ok_or_else(|| ServiceError::raw(404, "IAM.0010", format!("domain {n} not found")))?
+                    .ok_or_else(|| {
+                        ServiceError::raw(404, "IAM.0010", format!("domain {n} not found"))
+                    })?
                     .domain_id,
             ),
             None => None,
@@ -463,7 +537,9 @@ impl Service {
             Some(n) => Some(
                 store::domain_by_name(&mut c, n)
                     .await?
-                    .ok_or_else(|| ServiceError::raw(404, "IAM.0010", format!("domain {n} not found")))?
+                    .ok_or_else(|| {
+                        ServiceError::raw(404, "IAM.0010", format!("domain {n} not found"))
+                    })?
                     .domain_id,
             ),
             None => None,
@@ -474,13 +550,18 @@ impl Service {
     /// Sets how many hosts of `server_model_name` the pool offers.
     pub async fn admin_set_capacity(&self, server_model_name: &str, capacity: i64) -> Result<()> {
         if self.catalog().server_model(server_model_name).is_none() {
-            return Err(ServiceError::raw(400, "CPS.0089", format!("unknown server model {server_model_name}")));
+            return Err(ServiceError::raw(
+                400,
+                "CPS.0089",
+                format!("unknown server model {server_model_name}"),
+            ));
         }
         if capacity < 0 {
             return Err(ServiceError::raw(400, "IAM.0011", "capacity must be >= 0"));
         }
         let mut tx = self.store().write().await?;
-        cph_store::servers::set_capacity(&mut tx, server_model_name, capacity, self.now_ms()).await?;
+        cph_store::servers::set_capacity(&mut tx, server_model_name, capacity, self.now_ms())
+            .await?;
         tx.commit().await.map_err(cph_store::StoreError::from)?;
         Ok(())
     }
@@ -505,5 +586,26 @@ mod tests {
         assert!(!action_matches("cph:servers:list", "cph:servers:create"));
         assert!(!action_matches("cph:phones:*", "cph:servers:create"));
         assert!(!action_matches("cph:*", "cph:servers:create"));
+    }
+}
+
+impl Service {
+    /// Sets a user's password (used when the bootstrap password has been lost).
+    pub async fn admin_set_password(
+        &self,
+        domain_name: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<()> {
+        let mut tx = self.store().write().await?;
+        let u = self.admin_user(&mut tx, domain_name, user).await?;
+        store::set_password(
+            &mut tx,
+            &u.user_id,
+            &cph_auth::secret::hash_password(password),
+        )
+        .await?;
+        tx.commit().await.map_err(cph_store::StoreError::from)?;
+        Ok(())
     }
 }

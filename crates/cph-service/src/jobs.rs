@@ -58,7 +58,9 @@ impl Service {
             return Err(ServiceError::cps("CPS.0264"));
         }
         let mut c = self.store().read().await?;
-        let (jobs, total) = cph_store::jobs::list_by_requests(&mut c, &caller.project_id, &ids, offset, limit).await?;
+        let (jobs, total) =
+            cph_store::jobs::list_by_requests(&mut c, &caller.project_id, &ids, offset, limit)
+                .await?;
         if total == 0 {
             return Err(ServiceError::cps("CPS.0050"));
         }

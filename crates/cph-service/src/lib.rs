@@ -6,6 +6,7 @@
 //! types. Long-running work happens in the job engine ([`engine`]), which talks to host agents
 //! through `cph-runtime`.
 
+pub mod catalog;
 pub mod engine;
 mod error;
 pub mod iam;

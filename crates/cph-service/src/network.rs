@@ -2,8 +2,8 @@
 
 use crate::{Result, Service, ServiceError};
 use cph_domain::ids;
-use cph_store::network::{self as store, Bandwidth, Eip, Subnet, Vpc};
 use cph_store::AnyConnection;
+use cph_store::network::{self as store, Bandwidth, Eip, Subnet, Vpc};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
@@ -70,12 +70,17 @@ impl Service {
         owners: &[(&'static str, String)],
         now: i64,
     ) -> Result<Vec<String>> {
-        let net: ipnet::Ipv4Net = subnet
-            .cidr
-            .parse()
-            .map_err(|_| ServiceError::Internal(anyhow::anyhow!("subnet {} has a bad cidr", subnet.subnet_id)))?;
+        let net: ipnet::Ipv4Net = subnet.cidr.parse().map_err(|_| {
+            ServiceError::Internal(anyhow::anyhow!(
+                "subnet {} has a bad cidr",
+                subnet.subnet_id
+            ))
+        })?;
         let gateway: Option<Ipv4Addr> = subnet.gateway_ip.parse().ok();
-        let taken: HashSet<String> = store::allocated_ips(c, &subnet.subnet_id).await?.into_iter().collect();
+        let taken: HashSet<String> = store::allocated_ips(c, &subnet.subnet_id)
+            .await?
+            .into_iter()
+            .collect();
         let picked = pick_free(net, &taken, gateway, owners.len())
             .ok_or_else(|| ServiceError::cps("CPS.0241"))?;
         let rows: Vec<(String, &str, String)> = picked
@@ -148,7 +153,12 @@ impl Service {
 }
 
 /// The first `n` usable addresses of `net` not in `taken` (nor the gateway).
-fn pick_free(net: ipnet::Ipv4Net, taken: &HashSet<String>, gateway: Option<Ipv4Addr>, n: usize) -> Option<Vec<String>> {
+fn pick_free(
+    net: ipnet::Ipv4Net,
+    taken: &HashSet<String>,
+    gateway: Option<Ipv4Addr>,
+    n: usize,
+) -> Option<Vec<String>> {
     let mut out = Vec::with_capacity(n);
     if n == 0 {
         return Some(out);

@@ -4,9 +4,9 @@ use crate::jobs::kind;
 use crate::validate::{dedup, is_valid_id, pagination};
 use crate::{BatchItem, Caller, Result, Service, ServiceError};
 use cph_domain::{PhoneStatus, ids};
+use cph_store::PhoneRow;
 use cph_store::jobs::NewJob;
 use cph_store::phones::PhoneFilter;
-use cph_store::PhoneRow;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -31,10 +31,18 @@ pub fn parse_properties(raw: &str) -> Result<Map<String, Value>> {
         return Err(ServiceError::cps("CPS.0078"));
     };
     for (k, v) in &map {
-        let def = cph_catalog::phone_property(k)
-            .ok_or_else(|| ServiceError::cps_msg("CPS.0163", format!("Parameter: property {k} not supported.")))?;
-        def.validate(v)
-            .map_err(|why| ServiceError::cps_msg("CPS.0164", format!("Parameter: Invalid property {k}: {why}")))?;
+        let def = cph_catalog::phone_property(k).ok_or_else(|| {
+            ServiceError::cps_msg(
+                "CPS.0163",
+                format!("Parameter: property {k} not supported."),
+            )
+        })?;
+        def.validate(v).map_err(|why| {
+            ServiceError::cps_msg(
+                "CPS.0164",
+                format!("Parameter: Invalid property {k}: {why}"),
+            )
+        })?;
     }
     Ok(map)
 }
@@ -71,10 +79,17 @@ impl Service {
         let status = match status {
             None => None,
             Some(s) => {
-                let code: i32 = s.trim().parse().map_err(|_| ServiceError::cps("CPS.0010"))?;
+                let code: i32 = s
+                    .trim()
+                    .parse()
+                    .map_err(|_| ServiceError::cps("CPS.0010"))?;
                 // 0 is documented as a second "creating" code; we store 1.
                 let code = if code == 0 { 1 } else { code };
-                Some(PhoneStatus::from_code(code).ok_or_else(|| ServiceError::cps("CPS.0010"))?.code())
+                Some(
+                    PhoneStatus::from_code(code)
+                        .ok_or_else(|| ServiceError::cps("CPS.0010"))?
+                        .code(),
+                )
             }
         };
         let phone_type = match phone_type {
@@ -106,7 +121,12 @@ impl Service {
     }
 
     /// UpdatePhoneName: 1–60 characters of letters, digits, `_`, `-`; unique within the server.
-    pub async fn rename_phone(&self, caller: &Caller, phone_id: &str, name: Option<&str>) -> Result<()> {
+    pub async fn rename_phone(
+        &self,
+        caller: &Caller,
+        phone_id: &str,
+        name: Option<&str>,
+    ) -> Result<()> {
         let name = name.ok_or_else(|| ServiceError::cps("CPS.0025"))?;
         if !crate::validate::is_valid_name(name, 60) {
             return Err(ServiceError::cps("CPS.0025"));
@@ -128,8 +148,15 @@ impl Service {
     }
 
     /// Looks up the phones a batch names, in one query. Items keep their order.
-    async fn batch_phones(&self, caller: &Caller, ids: &[String]) -> Result<BTreeMap<String, PhoneRow>> {
-        let wanted: Vec<String> = dedup(ids).into_iter().filter(|i| is_valid_id(i, 64)).collect();
+    async fn batch_phones(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, PhoneRow>> {
+        let wanted: Vec<String> = dedup(ids)
+            .into_iter()
+            .filter(|i| is_valid_id(i, 64))
+            .collect();
         let mut c = self.store().read().await?;
         let rows = cph_store::phones::get_many(&mut c, &caller.project_id, &wanted).await?;
         Ok(rows.into_iter().map(|p| (p.phone_id.clone(), p)).collect())
@@ -195,7 +222,10 @@ impl Service {
 
     fn check_image(&self, image_id: Option<&str>, phone_model_name: &str) -> Result<()> {
         if let Some(img) = image_id {
-            let image = self.catalog().phone_image(img).ok_or_else(|| ServiceError::cps("CPS.0030"))?;
+            let image = self
+                .catalog()
+                .phone_image(img)
+                .ok_or_else(|| ServiceError::cps("CPS.0030"))?;
             let model = self
                 .catalog()
                 .phone_model(phone_model_name)
@@ -216,7 +246,9 @@ impl Service {
         image_id: Option<&str>,
         items: Option<Vec<PhoneItem>>,
     ) -> Result<Vec<BatchItem>> {
-        let items = items.filter(|i| !i.is_empty()).ok_or_else(|| ServiceError::cps("CPS.0077"))?;
+        let items = items
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| ServiceError::cps("CPS.0077"))?;
         let image_id = image_id.filter(|s| !s.is_empty());
         if let Some(img) = image_id
             && self.catalog().phone_image(img).is_none()
@@ -241,10 +273,17 @@ impl Service {
                 serde_json::json!({"image_id": image_id, "property": props}),
             ));
         }
-        self.phone_batch_with_errors(caller, request_id, kind::PHONE_RESTART, prepared, errors, |p| {
-            lifecycle_precondition(p, &[])?;
-            self.check_image(image_id, &p.phone_model_name)
-        })
+        self.phone_batch_with_errors(
+            caller,
+            request_id,
+            kind::PHONE_RESTART,
+            prepared,
+            errors,
+            |p| {
+                lifecycle_precondition(p, &[])?;
+                self.check_image(image_id, &p.phone_model_name)
+            },
+        )
         .await
     }
 
@@ -256,7 +295,9 @@ impl Service {
         image_id: Option<&str>,
         items: Option<Vec<PhoneItem>>,
     ) -> Result<Vec<BatchItem>> {
-        let items = items.filter(|i| !i.is_empty()).ok_or_else(|| ServiceError::cps("CPS.0077"))?;
+        let items = items
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| ServiceError::cps("CPS.0077"))?;
         let image_id = image_id.filter(|s| !s.is_empty());
         if let Some(img) = image_id
             && self.catalog().phone_image(img).is_none()
@@ -281,14 +322,23 @@ impl Service {
                 serde_json::json!({"image_id": image_id, "property": props}),
             ));
         }
-        self.phone_batch_with_errors(caller, request_id, kind::PHONE_RESET, prepared, errors, |p| {
-            let st = PhoneStatus::from_code(p.status);
-            if !matches!(st, Some(PhoneStatus::Running | PhoneStatus::Stopped)) && !is_failed(st) {
-                lifecycle_precondition(p, &[])?;
-                return Err(ServiceError::cps("CPS.0165"));
-            }
-            self.check_image(image_id, &p.phone_model_name)
-        })
+        self.phone_batch_with_errors(
+            caller,
+            request_id,
+            kind::PHONE_RESET,
+            prepared,
+            errors,
+            |p| {
+                let st = PhoneStatus::from_code(p.status);
+                if !matches!(st, Some(PhoneStatus::Running | PhoneStatus::Stopped))
+                    && !is_failed(st)
+                {
+                    lifecycle_precondition(p, &[])?;
+                    return Err(ServiceError::cps("CPS.0165"));
+                }
+                self.check_image(image_id, &p.phone_model_name)
+            },
+        )
         .await
     }
 
@@ -299,7 +349,9 @@ impl Service {
         request_id: &str,
         phone_ids: Option<Vec<String>>,
     ) -> Result<Vec<BatchItem>> {
-        let ids = phone_ids.filter(|i| !i.is_empty()).ok_or_else(|| ServiceError::cps("CPS.0009"))?;
+        let ids = phone_ids
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| ServiceError::cps("CPS.0009"))?;
         let items = ids.into_iter().map(|id| (Some(id), Value::Null)).collect();
         self.phone_batch(caller, request_id, kind::PHONE_STOP, items, |p| {
             lifecycle_precondition(p, &[])?;
@@ -318,7 +370,9 @@ impl Service {
         request_id: &str,
         items: Option<Vec<PhoneItem>>,
     ) -> Result<Vec<BatchItem>> {
-        let items = items.filter(|i| !i.is_empty()).ok_or_else(|| ServiceError::cps("CPS.0077"))?;
+        let items = items
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| ServiceError::cps("CPS.0077"))?;
         let mut prepared = Vec::with_capacity(items.len());
         let mut errors: BTreeMap<usize, ServiceError> = BTreeMap::new();
         for (n, it) in items.iter().enumerate() {
@@ -340,9 +394,14 @@ impl Service {
                 serde_json::json!({"property": props, "custom_property": it.custom_property}),
             ));
         }
-        self.phone_batch_with_errors(caller, request_id, kind::PHONE_PROPERTY, prepared, errors, |p| {
-            lifecycle_precondition(p, &[])
-        })
+        self.phone_batch_with_errors(
+            caller,
+            request_id,
+            kind::PHONE_PROPERTY,
+            prepared,
+            errors,
+            |p| lifecycle_precondition(p, &[]),
+        )
         .await
     }
 
@@ -358,7 +417,9 @@ impl Service {
         if tt != "direct" && tt != "routing" {
             return Err(ServiceError::cps("CPS.0207"));
         }
-        let ids = phone_ids.filter(|i| !i.is_empty()).ok_or_else(|| ServiceError::cps("CPS.0009"))?;
+        let ids = phone_ids
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| ServiceError::cps("CPS.0009"))?;
         if ids.len() > 100 {
             return Err(ServiceError::cps("CPS.0209"));
         }
@@ -366,8 +427,10 @@ impl Service {
             .into_iter()
             .map(|id| (Some(id), serde_json::json!({"traffic_type": tt})))
             .collect();
-        self.phone_batch(caller, request_id, kind::PHONE_TRAFFIC, items, |p| lifecycle_precondition(p, &[]))
-            .await
+        self.phone_batch(caller, request_id, kind::PHONE_TRAFFIC, items, |p| {
+            lifecycle_precondition(p, &[])
+        })
+        .await
     }
 
     /// Like `phone_batch`, with per-item errors found while parsing (by item index).
@@ -381,20 +444,27 @@ impl Service {
         check: impl Fn(&PhoneRow) -> Result<()>,
     ) -> Result<Vec<BatchItem>> {
         if errors.is_empty() {
-            return self.phone_batch(caller, request_id, job_kind, items, check).await;
+            return self
+                .phone_batch(caller, request_id, job_kind, items, check)
+                .await;
         }
         // Run the batch on the valid items, then splice the parse failures back in place.
         let mut valid = Vec::new();
         let mut order = Vec::new();
         for (n, it) in items.into_iter().enumerate() {
             if let Some(e) = errors.get(&n) {
-                order.push(Err(BatchItem::failed(it.0.as_deref().unwrap_or_default(), e)));
+                order.push(Err(BatchItem::failed(
+                    it.0.as_deref().unwrap_or_default(),
+                    e,
+                )));
             } else {
                 order.push(Ok(valid.len()));
                 valid.push(it);
             }
         }
-        let done = self.phone_batch(caller, request_id, job_kind, valid, check).await?;
+        let done = self
+            .phone_batch(caller, request_id, job_kind, valid, check)
+            .await?;
         Ok(order
             .into_iter()
             .map(|o| match o {
@@ -408,7 +478,12 @@ impl Service {
 fn is_failed(st: Option<PhoneStatus>) -> bool {
     matches!(
         st,
-        Some(PhoneStatus::ResetFailed | PhoneStatus::RestartFailed | PhoneStatus::Abnormal | PhoneStatus::StopFailed)
+        Some(
+            PhoneStatus::ResetFailed
+                | PhoneStatus::RestartFailed
+                | PhoneStatus::Abnormal
+                | PhoneStatus::StopFailed
+        )
     )
 }
 

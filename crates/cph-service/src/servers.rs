@@ -101,13 +101,21 @@ const EIP_TYPES: &[&str] = &["5_telcom", "5_union", "5_bgp", "5_sbgp"];
 fn check_volume(v: &VolumeInput) -> Result<Volume> {
     let vt = v.volume_type.clone().unwrap_or_default();
     if vt != "SSD" && vt != "GPSSD" {
-        return Err(ServiceError::cps_msg("CPS.0321", "Parameter: volume_type must be SSD or GPSSD."));
+        return Err(ServiceError::cps_msg(
+            "CPS.0321",
+            "Parameter: volume_type must be SSD or GPSSD.",
+        ));
     }
-    let size = v
-        .size
-        .filter(|s| (0..=32768).contains(s))
-        .ok_or_else(|| ServiceError::cps_msg("CPS.0321", "Parameter: volume size must be within [0, 32768] GB."))?;
-    Ok(Volume { volume_type: vt, size })
+    let size = v.size.filter(|s| (0..=32768).contains(s)).ok_or_else(|| {
+        ServiceError::cps_msg(
+            "CPS.0321",
+            "Parameter: volume size must be within [0, 32768] GB.",
+        )
+    })?;
+    Ok(Volume {
+        volume_type: vt,
+        size,
+    })
 }
 
 /// Validates the application ports of a purchase (`CPS.0037`–`CPS.0041`, `CPS.0093`, `CPS.0145`).
@@ -119,12 +127,17 @@ pub fn check_ports(ports: &[PortInput]) -> Result<Vec<Port>> {
     let mut numbers = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(ports.len());
     for p in ports {
-        let name = p.name.clone().ok_or_else(|| ServiceError::cps("CPS.0038"))?;
+        let name = p
+            .name
+            .clone()
+            .ok_or_else(|| ServiceError::cps("CPS.0038"))?;
         if name.is_empty()
             || name.len() > 16
             || name.eq_ignore_ascii_case("adb")
             || name.eq_ignore_ascii_case("vnc")
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             return Err(ServiceError::cps("CPS.0038"));
         }
@@ -132,7 +145,10 @@ pub fn check_ports(ports: &[PortInput]) -> Result<Vec<Port>> {
         if !(10000..=50000).contains(&port) {
             return Err(ServiceError::cps("CPS.0040"));
         }
-        let ia = p.internet_accessible.clone().ok_or_else(|| ServiceError::cps("CPS.0093"))?;
+        let ia = p
+            .internet_accessible
+            .clone()
+            .ok_or_else(|| ServiceError::cps("CPS.0093"))?;
         if !names.insert(name.clone()) {
             return Err(ServiceError::cps("CPS.0039"));
         }
@@ -185,21 +201,53 @@ impl Service {
     /// CreateNet2CloudPhoneServer: checks the whole request, then records the order, servers,
     /// phones, addresses, bandwidth and encode servers and enqueues one creation job per server,
     /// all in one transaction.
-    pub async fn buy_servers(&self, caller: &Caller, request_id: &str, req: &BuyServers) -> Result<Purchase> {
+    pub async fn buy_servers(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        req: &BuyServers,
+    ) -> Result<Purchase> {
         // ---- validation, no writes ----
-        let name = req.server_name.clone().ok_or_else(|| ServiceError::cps("CPS.0087"))?;
+        let name = req
+            .server_name
+            .clone()
+            .ok_or_else(|| ServiceError::cps("CPS.0087"))?;
         if !is_valid_name(&name, 60) {
             return Err(ServiceError::cps("CPS.0087"));
         }
-        let smn = req.server_model_name.clone().filter(|s| !s.is_empty()).ok_or_else(|| ServiceError::cps("CPS.0088"))?;
-        let server_model = self.catalog().server_model(&smn).ok_or_else(|| ServiceError::cps("CPS.0089"))?.clone();
-        let pmn = req.phone_model_name.clone().filter(|s| !s.is_empty()).ok_or_else(|| ServiceError::cps("CPS.0027"))?;
-        let phone_model = self.catalog().phone_model(&pmn).ok_or_else(|| ServiceError::cps("CPS.0028"))?.clone();
+        let smn = req
+            .server_model_name
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ServiceError::cps("CPS.0088"))?;
+        let server_model = self
+            .catalog()
+            .server_model(&smn)
+            .ok_or_else(|| ServiceError::cps("CPS.0089"))?
+            .clone();
+        let pmn = req
+            .phone_model_name
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ServiceError::cps("CPS.0027"))?;
+        let phone_model = self
+            .catalog()
+            .phone_model(&pmn)
+            .ok_or_else(|| ServiceError::cps("CPS.0028"))?
+            .clone();
         if phone_model.server_model_name != server_model.server_model_name {
             return Err(ServiceError::cps("CPS.0157"));
         }
-        let image_id = req.image_id.clone().filter(|s| !s.is_empty()).ok_or_else(|| ServiceError::cps("CPS.0029"))?;
-        let image = self.catalog().phone_image(&image_id).ok_or_else(|| ServiceError::cps("CPS.0030"))?.clone();
+        let image_id = req
+            .image_id
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ServiceError::cps("CPS.0029"))?;
+        let image = self
+            .catalog()
+            .phone_image(&image_id)
+            .ok_or_else(|| ServiceError::cps("CPS.0030"))?
+            .clone();
         if image.image_label != phone_model.image_label {
             return Err(ServiceError::cps("CPS.0222"));
         }
@@ -214,12 +262,20 @@ impl Service {
         if req.charging_mode != Some(0) {
             return Err(ServiceError::cps("CPS.0056"));
         }
-        let period_type = req.period_type.ok_or_else(|| ServiceError::cps("CPS.0057"))?;
+        let period_type = req
+            .period_type
+            .ok_or_else(|| ServiceError::cps("CPS.0057"))?;
         if period_type != 2 && period_type != 3 {
             return Err(ServiceError::cps("CPS.0057"));
         }
-        let period_num = req.period_num.ok_or_else(|| ServiceError::cps("CPS.0058"))?;
-        let period_ok = if period_type == 2 { (1..=9).contains(&period_num) } else { (1..=10).contains(&period_num) };
+        let period_num = req
+            .period_num
+            .ok_or_else(|| ServiceError::cps("CPS.0058"))?;
+        let period_ok = if period_type == 2 {
+            (1..=9).contains(&period_num)
+        } else {
+            (1..=10).contains(&period_num)
+        };
         if !period_ok {
             return Err(ServiceError::cps("CPS.0058"));
         }
@@ -231,20 +287,37 @@ impl Service {
         if auto_renew != 0 && auto_renew != 1 {
             return Err(ServiceError::cps("CPS.0059"));
         }
-        let enterprise_project_id = req.enterprise_project_id.clone().unwrap_or_else(|| "0".into());
+        let enterprise_project_id = req
+            .enterprise_project_id
+            .clone()
+            .unwrap_or_else(|| "0".into());
         if enterprise_project_id.len() > 64 {
             return Err(ServiceError::cps("CPS.0316"));
         }
-        let vpc_id = req.tenant_vpc_id.clone().filter(|s| !s.is_empty()).ok_or_else(|| ServiceError::cps("CPS.0223"))?;
-        let nics = req.nics.clone().filter(|n| n.len() == 1).ok_or_else(|| ServiceError::cps("CPS.0226"))?;
-        let subnet_id = nics[0].clone().filter(|s| !s.is_empty()).ok_or_else(|| ServiceError::cps("CPS.0224"))?;
+        let vpc_id = req
+            .tenant_vpc_id
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ServiceError::cps("CPS.0223"))?;
+        let nics = req
+            .nics
+            .clone()
+            .filter(|n| n.len() == 1)
+            .ok_or_else(|| ServiceError::cps("CPS.0226"))?;
+        let subnet_id = nics[0]
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ServiceError::cps("CPS.0224"))?;
         if !req.public_ip_present {
             return Err(ServiceError::cps("CPS.0238"));
         }
         let capacity = i64::from(phone_model.phone_capacity.max(1));
         let per_ip = req.phone_count_per_ip.unwrap_or(capacity);
         if per_ip < 1 || per_ip > capacity {
-            return Err(ServiceError::cps_msg("CPS.0238", "Parameter: phone_count_per_ip is invalid."));
+            return Err(ServiceError::cps_msg(
+                "CPS.0238",
+                "Parameter: phone_count_per_ip is invalid.",
+            ));
         }
         let phone_ip_count = (capacity + per_ip - 1) / per_ip;
         let eip_ids = req.public_ip_ids.clone().unwrap_or_default();
@@ -262,18 +335,37 @@ impl Service {
             (None, false) => "5_bgp".to_string(),
             _ => return Err(ServiceError::cps("CPS.0239")),
         };
-        let eip_count = if eip_ids.is_empty() { req.public_ip_count.unwrap_or(1) } else { 0 };
+        let eip_count = if eip_ids.is_empty() {
+            req.public_ip_count.unwrap_or(1)
+        } else {
+            0
+        };
         if eip_count < 0 || eip_count > phone_ip_count {
             return Err(ServiceError::cps("CPS.0238"));
         }
-        let phone_volume = req.phone_data_volume.as_ref().map(check_volume).transpose()?;
-        let share_volume = req.server_share_data_volume.as_ref().map(check_volume).transpose()?;
-        let bw = req.band_width.clone().ok_or_else(|| ServiceError::cps("CPS.0031"))?;
-        let share_type = bw.band_width_share_type.ok_or_else(|| ServiceError::cps("CPS.0034"))?;
+        let phone_volume = req
+            .phone_data_volume
+            .as_ref()
+            .map(check_volume)
+            .transpose()?;
+        let share_volume = req
+            .server_share_data_volume
+            .as_ref()
+            .map(check_volume)
+            .transpose()?;
+        let bw = req
+            .band_width
+            .clone()
+            .ok_or_else(|| ServiceError::cps("CPS.0031"))?;
+        let share_type = bw
+            .band_width_share_type
+            .ok_or_else(|| ServiceError::cps("CPS.0034"))?;
         if share_type != 0 && share_type != 1 {
             return Err(ServiceError::cps("CPS.0034"));
         }
-        let charge_mode = bw.band_width_charge_mode.ok_or_else(|| ServiceError::cps("CPS.0035"))?;
+        let charge_mode = bw
+            .band_width_charge_mode
+            .ok_or_else(|| ServiceError::cps("CPS.0035"))?;
         if charge_mode != 0 && charge_mode != 1 {
             return Err(ServiceError::cps("CPS.0035"));
         }
@@ -287,7 +379,10 @@ impl Service {
             // A shared ("whole") bandwidth is bought separately and referenced by id.
             return Err(ServiceError::cps("CPS.0032"));
         }
-        let az = req.availability_zone.clone().unwrap_or_else(|| self.config().availability_zone.clone());
+        let az = req
+            .availability_zone
+            .clone()
+            .unwrap_or_else(|| self.config().availability_zone.clone());
         if az != self.config().availability_zone {
             return Err(ServiceError::cps("CPS.0211"));
         }
@@ -309,7 +404,9 @@ impl Service {
             return Err(ServiceError::cps("CPS.0228"));
         }
         if !keypair_name.is_empty()
-            && cph_store::network::get_keypair(&mut tx, &caller.project_id, &keypair_name).await?.is_none()
+            && cph_store::network::get_keypair(&mut tx, &caller.project_id, &keypair_name)
+                .await?
+                .is_none()
         {
             return Err(ServiceError::cps("CPS.0067"));
         }
@@ -360,21 +457,40 @@ impl Service {
         )
         .await?;
         let server_ids: Vec<String> = (0..count).map(|_| ids::hex_id()).collect();
-        let owners: Vec<(&'static str, String)> = server_ids.iter().map(|id| ("server", id.clone())).collect();
-        let server_ips = self.allocate_subnet_ips(&mut tx, &subnet, &owners, now).await?;
+        let owners: Vec<(&'static str, String)> =
+            server_ids.iter().map(|id| ("server", id.clone())).collect();
+        let server_ips = self
+            .allocate_subnet_ips(&mut tx, &subnet, &owners, now)
+            .await?;
         let ports_json = serde_json::to_string(&ports).map_err(anyhow::Error::from)?;
-        let vol_json = |v: &Option<Volume>| v.as_ref().map(|v| serde_json::to_string(v).unwrap_or_default()).unwrap_or_else(|| "{}".into());
+        let vol_json = |v: &Option<Volume>| {
+            v.as_ref()
+                .map(|v| serde_json::to_string(v).unwrap_or_default())
+                .unwrap_or_else(|| "{}".into())
+        };
         let mut jobs = Vec::with_capacity(server_ids.len());
         for (n, server_id) in server_ids.iter().enumerate() {
             let band_width_id = match &bw_id {
                 Some(id) => id.clone(),
                 None => {
-                    self.create_bandwidth(&mut tx, &caller.project_id, &format!("bandwidth-{}", &server_id[..8]), bw_size, charge_mode, share_type, now)
-                        .await?
-                        .band_width_id
+                    self.create_bandwidth(
+                        &mut tx,
+                        &caller.project_id,
+                        &format!("bandwidth-{}", &server_id[..8]),
+                        bw_size,
+                        charge_mode,
+                        share_type,
+                        now,
+                    )
+                    .await?
+                    .band_width_id
                 }
             };
-            let server_name = if count > 1 { format!("{name}-{:04}", n + 1) } else { name.clone() };
+            let server_name = if count > 1 {
+                format!("{name}-{:04}", n + 1)
+            } else {
+                name.clone()
+            };
             let server = ServerRow {
                 server_id: server_id.clone(),
                 project_id: caller.project_id.clone(),
@@ -406,10 +522,21 @@ impl Service {
             };
             cph_store::servers::insert(&mut tx, &server).await?;
             match &existing_eip {
-                Some(e) => cph_store::network::bind_eip(&mut tx, &e.eip_id, server_id, &band_width_id).await?,
+                Some(e) => {
+                    cph_store::network::bind_eip(&mut tx, &e.eip_id, server_id, &band_width_id)
+                        .await?
+                }
                 None => {
-                    self.allocate_eips(&mut tx, &caller.project_id, server_id, &band_width_id, &eip_type, eip_count as usize, now)
-                        .await?;
+                    self.allocate_eips(
+                        &mut tx,
+                        &caller.project_id,
+                        server_id,
+                        &band_width_id,
+                        &eip_type,
+                        eip_count as usize,
+                        now,
+                    )
+                    .await?;
                 }
             }
             let phones: Vec<PhoneRow> = (0..capacity)
@@ -499,7 +626,8 @@ impl Service {
             network_version: network_version.map(str::to_string),
         };
         let mut c = self.store().read().await?;
-        let (rows, total) = cph_store::servers::list(&mut c, &caller.project_id, &f, offset, limit).await?;
+        let (rows, total) =
+            cph_store::servers::list(&mut c, &caller.project_id, &f, offset, limit).await?;
         let mut out = Vec::with_capacity(rows.len());
         for s in rows {
             out.push(self.server_view(&mut c, s, false).await?);
@@ -507,11 +635,20 @@ impl Service {
         Ok((out, total))
     }
 
-    async fn server_view(&self, c: &mut cph_store::AnyConnection, s: ServerRow, with_phones: bool) -> Result<ServerView> {
+    async fn server_view(
+        &self,
+        c: &mut cph_store::AnyConnection,
+        s: ServerRow,
+        with_phones: bool,
+    ) -> Result<ServerView> {
         let subnet = cph_store::network::get_subnet(c, &s.project_id, &s.subnet_id).await?;
         let vpc = cph_store::network::get_vpc(c, &s.project_id, &s.vpc_id).await?;
         let eips = cph_store::network::eips_of_server(c, &s.server_id).await?;
-        let phones = if with_phones { cph_store::phones::of_server(c, &s.server_id).await? } else { Vec::new() };
+        let phones = if with_phones {
+            cph_store::phones::of_server(c, &s.server_id).await?
+        } else {
+            Vec::new()
+        };
         Ok(ServerView {
             subnet_cidr: subnet.map(|x| x.cidr).unwrap_or_default(),
             vpc_cidr: vpc.map(|x| x.cidr).unwrap_or_default(),
@@ -534,7 +671,12 @@ impl Service {
     }
 
     /// UpdateServerName.
-    pub async fn rename_server(&self, caller: &Caller, server_id: &str, name: Option<&str>) -> Result<()> {
+    pub async fn rename_server(
+        &self,
+        caller: &Caller,
+        server_id: &str,
+        name: Option<&str>,
+    ) -> Result<()> {
         let name = name.ok_or_else(|| ServiceError::cps("CPS.0087"))?;
         if !is_valid_name(name, 60) {
             return Err(ServiceError::cps("CPS.0087"));
@@ -543,7 +685,15 @@ impl Service {
             return Err(ServiceError::cps("CPS.0016"));
         }
         let mut tx = self.store().write().await?;
-        match cph_store::servers::rename(&mut tx, &caller.project_id, server_id, name, self.now_ms()).await {
+        match cph_store::servers::rename(
+            &mut tx,
+            &caller.project_id,
+            server_id,
+            name,
+            self.now_ms(),
+        )
+        .await
+        {
             Err(cph_store::StoreError::NotFound) => return Err(ServiceError::cps("CPS.0015")),
             r => r?,
         }
@@ -561,12 +711,16 @@ impl Service {
         payload: serde_json::Value,
         check: impl Fn(&ServerRow) -> Result<()>,
     ) -> Result<Vec<BatchItem>> {
-        let wanted: Vec<String> = dedup(&server_ids).into_iter().filter(|i| is_valid_id(i, 64)).collect();
+        let wanted: Vec<String> = dedup(&server_ids)
+            .into_iter()
+            .filter(|i| is_valid_id(i, 64))
+            .collect();
         let rows = {
             let mut c = self.store().read().await?;
             cph_store::servers::get_many(&mut c, &caller.project_id, &wanted).await?
         };
-        let rows: std::collections::HashMap<String, ServerRow> = rows.into_iter().map(|s| (s.server_id.clone(), s)).collect();
+        let rows: std::collections::HashMap<String, ServerRow> =
+            rows.into_iter().map(|s| (s.server_id.clone(), s)).collect();
         let mut out = Vec::new();
         let mut jobs = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -606,13 +760,27 @@ impl Service {
     }
 
     /// RestartCloudPhoneServer: every phone of the server goes down and comes back.
-    pub async fn restart_servers(&self, caller: &Caller, request_id: &str, server_ids: Option<Vec<String>>) -> Result<Vec<BatchItem>> {
-        let ids = server_ids.filter(|i| !i.is_empty()).ok_or_else(|| ServiceError::cps("CPS.0095"))?;
+    pub async fn restart_servers(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        server_ids: Option<Vec<String>>,
+    ) -> Result<Vec<BatchItem>> {
+        let ids = server_ids
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| ServiceError::cps("CPS.0095"))?;
         if ids.len() > 100 {
             return Err(ServiceError::cps("CPS.0096"));
         }
-        self.server_batch(caller, request_id, kind::SERVER_RESTART, ids, serde_json::Value::Null, server_operable)
-            .await
+        self.server_batch(
+            caller,
+            request_id,
+            kind::SERVER_RESTART,
+            ids,
+            serde_json::Value::Null,
+            server_operable,
+        )
+        .await
     }
 }
 

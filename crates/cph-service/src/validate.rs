@@ -8,7 +8,10 @@ pub fn page_param(raw: Option<&str>, default: i64, min: i64, max: i64) -> Result
     match raw {
         None => Ok(default),
         Some(s) => {
-            let v: i64 = s.trim().parse().map_err(|_| ServiceError::cps("CPS.0002"))?;
+            let v: i64 = s
+                .trim()
+                .parse()
+                .map_err(|_| ServiceError::cps("CPS.0002"))?;
             if v < min || v > max {
                 return Err(ServiceError::cps("CPS.0002"));
             }
@@ -42,13 +45,20 @@ pub fn is_cjk(c: char) -> bool {
 
 /// An id as the reference shapes them: 1..=`max` bytes of `[0-9a-zA-Z-_]`.
 pub fn is_valid_id(id: &str, max: usize) -> bool {
-    !id.is_empty() && id.len() <= max && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty()
+        && id.len() <= max
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Removes duplicates, keeping first occurrences in order.
 pub fn dedup(ids: &[String]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
-    ids.iter().filter(|i| seen.insert(i.as_str())).cloned().collect()
+    ids.iter()
+        .filter(|i| seen.insert(i.as_str()))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]

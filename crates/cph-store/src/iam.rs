@@ -118,10 +118,12 @@ pub async fn project_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<Pro
 }
 
 pub async fn project_by_name(c: &mut AnyConnection, name: &str) -> Result<Option<Project>> {
-    let r = sqlx::query("SELECT project_id, domain_id, name, description, created_at FROM projects WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut *c)
-        .await?;
+    let r = sqlx::query(
+        "SELECT project_id, domain_id, name, description, created_at FROM projects WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *c)
+    .await?;
     r.as_ref().map(project).transpose()
 }
 
@@ -166,14 +168,20 @@ fn user(r: &sqlx::any::AnyRow) -> Result<User> {
 }
 
 pub async fn user_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<User>> {
-    let r = sqlx::query("SELECT user_id, domain_id, name, password_hash, created_at FROM users WHERE user_id = $1")
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?;
+    let r = sqlx::query(
+        "SELECT user_id, domain_id, name, password_hash, created_at FROM users WHERE user_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await?;
     r.as_ref().map(user).transpose()
 }
 
-pub async fn user_by_name(c: &mut AnyConnection, domain_id: &str, name: &str) -> Result<Option<User>> {
+pub async fn user_by_name(
+    c: &mut AnyConnection,
+    domain_id: &str,
+    name: &str,
+) -> Result<Option<User>> {
     let r = sqlx::query(
         "SELECT user_id, domain_id, name, password_hash, created_at FROM users WHERE domain_id = $1 AND name = $2",
     )
@@ -247,11 +255,13 @@ pub async fn access_keys_of(c: &mut AnyConnection, user_id: &str) -> Result<Vec<
 
 /// Deactivates an access key. Returns false if it did not exist or was already revoked.
 pub async fn revoke_access_key(c: &mut AnyConnection, ak: &str, now: i64) -> Result<bool> {
-    let r = sqlx::query("UPDATE access_keys SET active = 0, revoked_at = $1 WHERE access_key = $2 AND active = 1")
-        .bind(now)
-        .bind(ak)
-        .execute(&mut *c)
-        .await?;
+    let r = sqlx::query(
+        "UPDATE access_keys SET active = 0, revoked_at = $1 WHERE access_key = $2 AND active = 1",
+    )
+    .bind(now)
+    .bind(ak)
+    .execute(&mut *c)
+    .await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -270,23 +280,32 @@ pub async fn insert_grant(c: &mut AnyConnection, g: &Grant, now: i64) -> Result<
 }
 
 pub async fn delete_grant(c: &mut AnyConnection, g: &Grant) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM grants WHERE user_id = $1 AND project_id = $2 AND action = $3")
-        .bind(&g.user_id)
-        .bind(&g.project_id)
-        .bind(&g.action)
-        .execute(&mut *c)
-        .await?;
+    let r =
+        sqlx::query("DELETE FROM grants WHERE user_id = $1 AND project_id = $2 AND action = $3")
+            .bind(&g.user_id)
+            .bind(&g.project_id)
+            .bind(&g.action)
+            .execute(&mut *c)
+            .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// Grants of a user that apply to `project_id` (project-specific and domain-wide `*`).
-pub async fn grants_for(c: &mut AnyConnection, user_id: &str, project_id: &str) -> Result<Vec<String>> {
-    let rows = sqlx::query("SELECT action FROM grants WHERE user_id = $1 AND (project_id = $2 OR project_id = '*')")
-        .bind(user_id)
-        .bind(project_id)
-        .fetch_all(&mut *c)
-        .await?;
-    rows.iter().map(|r| Ok(r.try_get::<String, _>("action")?)).collect()
+pub async fn grants_for(
+    c: &mut AnyConnection,
+    user_id: &str,
+    project_id: &str,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT action FROM grants WHERE user_id = $1 AND (project_id = $2 OR project_id = '*')",
+    )
+    .bind(user_id)
+    .bind(project_id)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get::<String, _>("action")?))
+        .collect()
 }
 
 pub async fn grants_of(c: &mut AnyConnection, user_id: &str) -> Result<Vec<Grant>> {
@@ -303,4 +322,13 @@ pub async fn grants_of(c: &mut AnyConnection, user_id: &str) -> Result<Vec<Grant
             })
         })
         .collect()
+}
+
+pub async fn set_password(c: &mut AnyConnection, user_id: &str, password_hash: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE user_id = $2")
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
 }

@@ -34,11 +34,13 @@ pub async fn insert(c: &mut AnyConnection, jobs: &[NewJob], now: i64) -> Result<
         return Ok(());
     }
     let n = jobs.len() as i64;
-    let last: i64 = sqlx::query("UPDATE counters SET value = value + $1 WHERE name = 'job_seq' RETURNING value")
-        .bind(n)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?;
+    let last: i64 = sqlx::query(
+        "UPDATE counters SET value = value + $1 WHERE name = 'job_seq' RETURNING value",
+    )
+    .bind(n)
+    .fetch_one(&mut *c)
+    .await?
+    .try_get(0)?;
     let first = last - n + 1;
     let mut k = 0i64;
     for chunk in jobs.chunks(400) {
@@ -111,7 +113,10 @@ pub async fn list_by_requests(
         q = q.bind(r.clone());
     }
     let rows = q.bind(limit).bind(offset).fetch_all(&mut *c).await?;
-    let jobs = rows.iter().map(JobRow::from_row).collect::<Result<Vec<_>>>()?;
+    let jobs = rows
+        .iter()
+        .map(JobRow::from_row)
+        .collect::<Result<Vec<_>>>()?;
     Ok((jobs, total))
 }
 
@@ -128,7 +133,9 @@ pub async fn claim(
     limit: i64,
 ) -> Result<Vec<JobRow>> {
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(7283452)").execute(&mut *c).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7283452)")
+            .execute(&mut *c)
+            .await?;
     }
     let rows = sqlx::query(AssertSqlSafe(format!(
         "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
@@ -145,13 +152,21 @@ pub async fn claim(
     .fetch_all(&mut *c)
     .await?;
     let _ = now;
-    let mut jobs = rows.iter().map(JobRow::from_row).collect::<Result<Vec<_>>>()?;
+    let mut jobs = rows
+        .iter()
+        .map(JobRow::from_row)
+        .collect::<Result<Vec<_>>>()?;
     jobs.sort_by_key(|j| j.seq);
     Ok(jobs)
 }
 
 /// Extends the leases `owner` holds on `job_ids`.
-pub async fn renew(c: &mut AnyConnection, owner: &str, job_ids: &[String], lease_until: i64) -> Result<u64> {
+pub async fn renew(
+    c: &mut AnyConnection,
+    owner: &str,
+    job_ids: &[String],
+    lease_until: i64,
+) -> Result<u64> {
     let mut n = 0;
     for chunk in job_ids.chunks(500) {
         let ph = placeholders(3, chunk.len());
@@ -178,7 +193,13 @@ pub struct Outcome {
 }
 
 /// Marks a job done if `owner` still holds it. Returns false when the lease was lost.
-pub async fn finish(c: &mut AnyConnection, job_id: &str, owner: &str, o: &Outcome, now: i64) -> Result<bool> {
+pub async fn finish(
+    c: &mut AnyConnection,
+    job_id: &str,
+    owner: &str,
+    o: &Outcome,
+    now: i64,
+) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE jobs SET state = 'done', status = $1, error_code = $2, error_msg = $3, execute_msg = $4, \
          end_time = $5, lease_owner = NULL, lease_until = NULL \
@@ -199,7 +220,11 @@ pub async fn finish(c: &mut AnyConnection, job_id: &str, owner: &str, o: &Outcom
 /// Puts running jobs whose lease ended before `now` back in the queue (their worker is gone).
 /// Jobs already claimed `max_attempts` times are returned instead, still running, for the caller
 /// to fail through its normal completion path.
-pub async fn requeue_expired(c: &mut AnyConnection, now: i64, max_attempts: i64) -> Result<(u64, Vec<JobRow>)> {
+pub async fn requeue_expired(
+    c: &mut AnyConnection,
+    now: i64,
+    max_attempts: i64,
+) -> Result<(u64, Vec<JobRow>)> {
     let requeued = sqlx::query(
         "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL \
          WHERE state = 'running' AND lease_until < $1 AND attempts < $2",
@@ -216,12 +241,21 @@ pub async fn requeue_expired(c: &mut AnyConnection, now: i64, max_attempts: i64)
     .bind(max_attempts)
     .fetch_all(&mut *c)
     .await?;
-    let exhausted = rows.iter().map(JobRow::from_row).collect::<Result<Vec<_>>>()?;
+    let exhausted = rows
+        .iter()
+        .map(JobRow::from_row)
+        .collect::<Result<Vec<_>>>()?;
     Ok((requeued, exhausted))
 }
 
 /// Takes over an expired job for `owner` so it can be finished (used for exhausted jobs).
-pub async fn take_over(c: &mut AnyConnection, job_id: &str, owner: &str, lease_until: i64, now: i64) -> Result<bool> {
+pub async fn take_over(
+    c: &mut AnyConnection,
+    job_id: &str,
+    owner: &str,
+    lease_until: i64,
+    now: i64,
+) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE job_id = $3 AND state = 'running' AND lease_until < $4",
     )
@@ -255,8 +289,10 @@ pub async fn counts(c: &mut AnyConnection) -> Result<Vec<(String, i64)>> {
 
 /// The earliest lease expiry among running jobs, if any.
 pub async fn next_lease_expiry(c: &mut AnyConnection) -> Result<Option<i64>> {
-    Ok(sqlx::query("SELECT MIN(lease_until) FROM jobs WHERE state = 'running'")
-        .fetch_one(&mut *c)
-        .await?
-        .try_get::<Option<i64>, _>(0)?)
+    Ok(
+        sqlx::query("SELECT MIN(lease_until) FROM jobs WHERE state = 'running'")
+            .fetch_one(&mut *c)
+            .await?
+            .try_get::<Option<i64>, _>(0)?,
+    )
 }

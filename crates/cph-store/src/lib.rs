@@ -11,12 +11,12 @@
 //! - Functions take `&mut AnyConnection`, so the same function runs inside a transaction or on a
 //!   plain read connection; callers decide the boundary.
 
-mod rows;
-mod migrate;
 pub mod iam;
 pub mod jobs;
+mod migrate;
 pub mod network;
 pub mod phones;
+mod rows;
 pub mod servers;
 pub mod tags;
 
@@ -103,7 +103,9 @@ impl Store {
                 .connect(&url)
                 .await?;
             // WAL lets readers proceed while the single writer commits; it persists in the file.
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&write).await?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&write)
+                .await?;
             let read = AnyPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(30))

@@ -34,8 +34,7 @@ fn vpc(r: &AnyRow) -> Result<Vpc> {
     })
 }
 
-const VPC_COLS: &str =
-    "vpc_id, project_id, name, cidr, description, enterprise_project_id, is_default, created_at, updated_at";
+const VPC_COLS: &str = "vpc_id, project_id, name, cidr, description, enterprise_project_id, is_default, created_at, updated_at";
 
 pub async fn insert_vpc(c: &mut AnyConnection, v: &Vpc) -> Result<()> {
     sqlx::query(AssertSqlSafe(format!(
@@ -149,7 +148,11 @@ pub async fn insert_subnet(c: &mut AnyConnection, v: &Subnet) -> Result<()> {
     Ok(())
 }
 
-pub async fn get_subnet(c: &mut AnyConnection, project_id: &str, subnet_id: &str) -> Result<Option<Subnet>> {
+pub async fn get_subnet(
+    c: &mut AnyConnection,
+    project_id: &str,
+    subnet_id: &str,
+) -> Result<Option<Subnet>> {
     let r = sqlx::query(AssertSqlSafe(format!(
         "SELECT {SUBNET_COLS} FROM subnets WHERE project_id = $1 AND subnet_id = $2"
     )))
@@ -160,7 +163,12 @@ pub async fn get_subnet(c: &mut AnyConnection, project_id: &str, subnet_id: &str
     r.as_ref().map(subnet).transpose()
 }
 
-pub async fn list_subnets(c: &mut AnyConnection, project_id: &str, vpc_id: Option<&str>, limit: i64) -> Result<Vec<Subnet>> {
+pub async fn list_subnets(
+    c: &mut AnyConnection,
+    project_id: &str,
+    vpc_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Subnet>> {
     let rows = match vpc_id {
         Some(v) => {
             sqlx::query(AssertSqlSafe(format!(
@@ -185,7 +193,11 @@ pub async fn list_subnets(c: &mut AnyConnection, project_id: &str, vpc_id: Optio
     rows.iter().map(subnet).collect()
 }
 
-pub async fn delete_subnet(c: &mut AnyConnection, project_id: &str, subnet_id: &str) -> Result<bool> {
+pub async fn delete_subnet(
+    c: &mut AnyConnection,
+    project_id: &str,
+    subnet_id: &str,
+) -> Result<bool> {
     let r = sqlx::query("DELETE FROM subnets WHERE project_id = $1 AND subnet_id = $2")
         .bind(project_id)
         .bind(subnet_id)
@@ -195,11 +207,13 @@ pub async fn delete_subnet(c: &mut AnyConnection, project_id: &str, subnet_id: &
 }
 
 pub async fn count_subnets_of_vpc(c: &mut AnyConnection, vpc_id: &str) -> Result<i64> {
-    Ok(sqlx::query("SELECT COUNT(*) FROM subnets WHERE vpc_id = $1")
-        .bind(vpc_id)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?)
+    Ok(
+        sqlx::query("SELECT COUNT(*) FROM subnets WHERE vpc_id = $1")
+            .bind(vpc_id)
+            .fetch_one(&mut *c)
+            .await?
+            .try_get(0)?,
+    )
 }
 
 /// Addresses already taken in a subnet (or the public pool, `subnet_id = "public"`).
@@ -212,11 +226,13 @@ pub async fn allocated_ips(c: &mut AnyConnection, subnet_id: &str) -> Result<Vec
 }
 
 pub async fn count_allocations(c: &mut AnyConnection, subnet_id: &str) -> Result<i64> {
-    Ok(sqlx::query("SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1")
-        .bind(subnet_id)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?)
+    Ok(
+        sqlx::query("SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1")
+            .bind(subnet_id)
+            .fetch_one(&mut *c)
+            .await?
+            .try_get(0)?,
+    )
 }
 
 /// Records allocations `(ip, owner_type, owner_id)` in a subnet.
@@ -248,7 +264,9 @@ pub async fn allocate_ips(
 pub async fn release_ips(c: &mut AnyConnection, owner_ids: &[String]) -> Result<()> {
     for chunk in owner_ids.chunks(500) {
         let ph = placeholders(1, chunk.len());
-        let mut q = sqlx::query(AssertSqlSafe(format!("DELETE FROM ip_allocations WHERE owner_id IN ({ph})")));
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM ip_allocations WHERE owner_id IN ({ph})"
+        )));
         for id in chunk {
             q = q.bind(id.clone());
         }
@@ -296,7 +314,11 @@ pub async fn insert_keypair(c: &mut AnyConnection, k: &Keypair) -> Result<()> {
     Ok(())
 }
 
-pub async fn get_keypair(c: &mut AnyConnection, project_id: &str, name: &str) -> Result<Option<Keypair>> {
+pub async fn get_keypair(
+    c: &mut AnyConnection,
+    project_id: &str,
+    name: &str,
+) -> Result<Option<Keypair>> {
     let r = sqlx::query(
         "SELECT project_id, name, key_type, public_key, fingerprint, user_id, created_at FROM keypairs WHERE project_id = $1 AND name = $2",
     )
@@ -307,7 +329,11 @@ pub async fn get_keypair(c: &mut AnyConnection, project_id: &str, name: &str) ->
     r.as_ref().map(keypair).transpose()
 }
 
-pub async fn list_keypairs(c: &mut AnyConnection, project_id: &str, limit: i64) -> Result<Vec<Keypair>> {
+pub async fn list_keypairs(
+    c: &mut AnyConnection,
+    project_id: &str,
+    limit: i64,
+) -> Result<Vec<Keypair>> {
     let rows = sqlx::query(
         "SELECT project_id, name, key_type, public_key, fingerprint, user_id, created_at FROM keypairs WHERE project_id = $1 ORDER BY name LIMIT $2",
     )
@@ -388,7 +414,8 @@ fn bandwidth(r: &AnyRow) -> Result<Bandwidth> {
     })
 }
 
-const BW_COLS: &str = "band_width_id, project_id, name, size, charge_mode, share_type, created_at, updated_at";
+const BW_COLS: &str =
+    "band_width_id, project_id, name, size, charge_mode, share_type, created_at, updated_at";
 
 pub async fn insert_bandwidth(c: &mut AnyConnection, b: &Bandwidth) -> Result<()> {
     sqlx::query(AssertSqlSafe(format!(
@@ -407,7 +434,11 @@ pub async fn insert_bandwidth(c: &mut AnyConnection, b: &Bandwidth) -> Result<()
     Ok(())
 }
 
-pub async fn get_bandwidth(c: &mut AnyConnection, project_id: &str, id: &str) -> Result<Option<Bandwidth>> {
+pub async fn get_bandwidth(
+    c: &mut AnyConnection,
+    project_id: &str,
+    id: &str,
+) -> Result<Option<Bandwidth>> {
     let r = sqlx::query(AssertSqlSafe(format!(
         "SELECT {BW_COLS} FROM bandwidths WHERE project_id = $1 AND band_width_id = $2"
     )))
@@ -418,7 +449,12 @@ pub async fn get_bandwidth(c: &mut AnyConnection, project_id: &str, id: &str) ->
     r.as_ref().map(bandwidth).transpose()
 }
 
-pub async fn list_bandwidths(c: &mut AnyConnection, project_id: &str, offset: i64, limit: i64) -> Result<Vec<Bandwidth>> {
+pub async fn list_bandwidths(
+    c: &mut AnyConnection,
+    project_id: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<Bandwidth>> {
     let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {BW_COLS} FROM bandwidths WHERE project_id = $1 ORDER BY created_at DESC, band_width_id LIMIT $2 OFFSET $3"
     )))
@@ -430,7 +466,12 @@ pub async fn list_bandwidths(c: &mut AnyConnection, project_id: &str, offset: i6
     rows.iter().map(bandwidth).collect()
 }
 
-pub async fn set_bandwidth_size(c: &mut AnyConnection, id: &str, size: i64, now: i64) -> Result<()> {
+pub async fn set_bandwidth_size(
+    c: &mut AnyConnection,
+    id: &str,
+    size: i64,
+    now: i64,
+) -> Result<()> {
     sqlx::query("UPDATE bandwidths SET size = $1, updated_at = $2 WHERE band_width_id = $3")
         .bind(size)
         .bind(now)
@@ -501,11 +542,18 @@ pub async fn eips_of_server(c: &mut AnyConnection, server_id: &str) -> Result<Ve
 }
 
 pub async fn all_public_ips(c: &mut AnyConnection) -> Result<Vec<String>> {
-    let rows = sqlx::query("SELECT public_ip FROM eips").fetch_all(&mut *c).await?;
+    let rows = sqlx::query("SELECT public_ip FROM eips")
+        .fetch_all(&mut *c)
+        .await?;
     rows.iter().map(|r| s(r, "public_ip")).collect()
 }
 
-pub async fn bind_eip(c: &mut AnyConnection, eip_id: &str, server_id: &str, band_width_id: &str) -> Result<()> {
+pub async fn bind_eip(
+    c: &mut AnyConnection,
+    eip_id: &str,
+    server_id: &str,
+    band_width_id: &str,
+) -> Result<()> {
     sqlx::query("UPDATE eips SET server_id = $1, band_width_id = $2 WHERE eip_id = $3")
         .bind(server_id)
         .bind(band_width_id)
@@ -604,10 +652,17 @@ pub async fn list_encode_servers(
     .bind(offset)
     .fetch_all(&mut *c)
     .await?;
-    Ok((rows.iter().map(encode_server).collect::<Result<Vec<_>>>()?, total))
+    Ok((
+        rows.iter().map(encode_server).collect::<Result<Vec<_>>>()?,
+        total,
+    ))
 }
 
-pub async fn get_encode_server(c: &mut AnyConnection, project_id: &str, id: &str) -> Result<Option<EncodeServer>> {
+pub async fn get_encode_server(
+    c: &mut AnyConnection,
+    project_id: &str,
+    id: &str,
+) -> Result<Option<EncodeServer>> {
     let r = sqlx::query(AssertSqlSafe(format!(
         "{ES_SELECT} WHERE e.project_id = $1 AND e.encode_server_id = $2"
     )))
@@ -618,7 +673,10 @@ pub async fn get_encode_server(c: &mut AnyConnection, project_id: &str, id: &str
     r.as_ref().map(encode_server).transpose()
 }
 
-pub async fn encode_servers_of_server(c: &mut AnyConnection, server_id: &str) -> Result<Vec<EncodeServer>> {
+pub async fn encode_servers_of_server(
+    c: &mut AnyConnection,
+    server_id: &str,
+) -> Result<Vec<EncodeServer>> {
     let rows = sqlx::query(AssertSqlSafe(format!("{ES_SELECT} WHERE e.server_id = $1")))
         .bind(server_id)
         .fetch_all(&mut *c)
@@ -626,12 +684,19 @@ pub async fn encode_servers_of_server(c: &mut AnyConnection, server_id: &str) ->
     rows.iter().map(encode_server).collect()
 }
 
-pub async fn set_encode_server_status(c: &mut AnyConnection, id: &str, status: i64, now: i64) -> Result<()> {
-    sqlx::query("UPDATE encode_servers SET status = $1, updated_at = $2 WHERE encode_server_id = $3")
-        .bind(status)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *c)
-        .await?;
+pub async fn set_encode_server_status(
+    c: &mut AnyConnection,
+    id: &str,
+    status: i64,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE encode_servers SET status = $1, updated_at = $2 WHERE encode_server_id = $3",
+    )
+    .bind(status)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
     Ok(())
 }

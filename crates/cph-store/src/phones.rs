@@ -41,12 +41,18 @@ pub async fn insert_many(c: &mut AnyConnection, phones: &[PhoneRow]) -> Result<(
     Ok(())
 }
 
-pub async fn get(c: &mut AnyConnection, project_id: &str, phone_id: &str) -> Result<Option<PhoneRow>> {
-    let row = sqlx::query(AssertSqlSafe(format!("{SELECT} WHERE p.project_id = $1 AND p.phone_id = $2")))
-        .bind(project_id)
-        .bind(phone_id)
-        .fetch_optional(&mut *c)
-        .await?;
+pub async fn get(
+    c: &mut AnyConnection,
+    project_id: &str,
+    phone_id: &str,
+) -> Result<Option<PhoneRow>> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "{SELECT} WHERE p.project_id = $1 AND p.phone_id = $2"
+    )))
+    .bind(project_id)
+    .bind(phone_id)
+    .fetch_optional(&mut *c)
+    .await?;
     row.as_ref().map(PhoneRow::from_row).transpose()
 }
 
@@ -59,7 +65,11 @@ pub async fn get_any(c: &mut AnyConnection, phone_id: &str) -> Result<Option<Pho
 }
 
 /// Phones of a project among `ids` (unknown or foreign ids are absent from the result).
-pub async fn get_many(c: &mut AnyConnection, project_id: &str, ids: &[String]) -> Result<Vec<PhoneRow>> {
+pub async fn get_many(
+    c: &mut AnyConnection,
+    project_id: &str,
+    ids: &[String],
+) -> Result<Vec<PhoneRow>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let ph = placeholders(2, chunk.len());
@@ -79,10 +89,12 @@ pub async fn get_many(c: &mut AnyConnection, project_id: &str, ids: &[String]) -
 
 /// All phones of one server, in slot order.
 pub async fn of_server(c: &mut AnyConnection, server_id: &str) -> Result<Vec<PhoneRow>> {
-    let rows = sqlx::query(AssertSqlSafe(format!("{SELECT} WHERE p.server_id = $1 ORDER BY p.slot")))
-        .bind(server_id)
-        .fetch_all(&mut *c)
-        .await?;
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "{SELECT} WHERE p.server_id = $1 ORDER BY p.slot"
+    )))
+    .bind(server_id)
+    .fetch_all(&mut *c)
+    .await?;
     rows.iter().map(PhoneRow::from_row).collect()
 }
 
@@ -107,7 +119,10 @@ pub async fn list(
     let mut iargs: Vec<i64> = Vec::new();
     if let Some(n) = &f.phone_name_like {
         sargs.push(format!("%{}%", like_escape(n)));
-        cond.push_str(&format!(" AND p.phone_name LIKE ${} ESCAPE '\\'", sargs.len()));
+        cond.push_str(&format!(
+            " AND p.phone_name LIKE ${} ESCAPE '\\'",
+            sargs.len()
+        ));
     }
     if let Some(id) = &f.server_id {
         sargs.push(id.clone());
@@ -133,7 +148,7 @@ pub async fn list(
     let total: i64 = q.fetch_one(&mut *c).await?.try_get(0)?;
     let n = sargs.len() + iargs.len();
     let mut q = sqlx::query(AssertSqlSafe(format!(
-        "{SELECT} WHERE {cond} ORDER BY p.created_at DESC, p.phone_id DESC LIMIT ${} OFFSET ${}",
+        "{SELECT} WHERE {cond} ORDER BY p.created_at DESC, p.server_id, p.slot LIMIT ${} OFFSET ${}",
         n + 1,
         n + 2
     )));
@@ -144,11 +159,19 @@ pub async fn list(
         q = q.bind(*a);
     }
     let rows = q.bind(limit).bind(offset).fetch_all(&mut *c).await?;
-    let phones = rows.iter().map(PhoneRow::from_row).collect::<Result<Vec<_>>>()?;
+    let phones = rows
+        .iter()
+        .map(PhoneRow::from_row)
+        .collect::<Result<Vec<_>>>()?;
     Ok((phones, total))
 }
 
-pub async fn set_status(c: &mut AnyConnection, phone_id: &str, status: i32, now: i64) -> Result<()> {
+pub async fn set_status(
+    c: &mut AnyConnection,
+    phone_id: &str,
+    status: i32,
+    now: i64,
+) -> Result<()> {
     sqlx::query("UPDATE phones SET status = $1, updated_at = $2 WHERE phone_id = $3")
         .bind(i64::from(status))
         .bind(now)
@@ -159,7 +182,12 @@ pub async fn set_status(c: &mut AnyConnection, phone_id: &str, status: i32, now:
 }
 
 /// Sets the status of every phone of a server.
-pub async fn set_status_of_server(c: &mut AnyConnection, server_id: &str, status: i32, now: i64) -> Result<()> {
+pub async fn set_status_of_server(
+    c: &mut AnyConnection,
+    server_id: &str,
+    status: i32,
+    now: i64,
+) -> Result<()> {
     sqlx::query("UPDATE phones SET status = $1, updated_at = $2 WHERE server_id = $3")
         .bind(i64::from(status))
         .bind(now)
@@ -183,14 +211,21 @@ pub async fn rename(c: &mut AnyConnection, phone_id: &str, name: &str, now: i64)
 }
 
 /// True when another phone of the same server already has `name`.
-pub async fn name_taken(c: &mut AnyConnection, server_id: &str, name: &str, except_phone: &str) -> Result<bool> {
-    let n: i64 = sqlx::query("SELECT COUNT(*) FROM phones WHERE server_id = $1 AND phone_name = $2 AND phone_id <> $3")
-        .bind(server_id)
-        .bind(name)
-        .bind(except_phone)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?;
+pub async fn name_taken(
+    c: &mut AnyConnection,
+    server_id: &str,
+    name: &str,
+    except_phone: &str,
+) -> Result<bool> {
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM phones WHERE server_id = $1 AND phone_name = $2 AND phone_id <> $3",
+    )
+    .bind(server_id)
+    .bind(name)
+    .bind(except_phone)
+    .fetch_one(&mut *c)
+    .await?
+    .try_get(0)?;
     Ok(n > 0)
 }
 
@@ -211,7 +246,12 @@ pub async fn set_properties(
     Ok(())
 }
 
-pub async fn set_image(c: &mut AnyConnection, phone_id: &str, image_id: &str, now: i64) -> Result<()> {
+pub async fn set_image(
+    c: &mut AnyConnection,
+    phone_id: &str,
+    image_id: &str,
+    now: i64,
+) -> Result<()> {
     sqlx::query("UPDATE phones SET image_id = $1, updated_at = $2 WHERE phone_id = $3")
         .bind(image_id)
         .bind(now)
@@ -221,7 +261,12 @@ pub async fn set_image(c: &mut AnyConnection, phone_id: &str, image_id: &str, no
     Ok(())
 }
 
-pub async fn set_traffic_type(c: &mut AnyConnection, phone_id: &str, traffic_type: &str, now: i64) -> Result<()> {
+pub async fn set_traffic_type(
+    c: &mut AnyConnection,
+    phone_id: &str,
+    traffic_type: &str,
+    now: i64,
+) -> Result<()> {
     sqlx::query("UPDATE phones SET traffic_type = $1, updated_at = $2 WHERE phone_id = $3")
         .bind(traffic_type)
         .bind(now)
@@ -253,11 +298,18 @@ pub async fn in_transition(c: &mut AnyConnection, limit: i64) -> Result<Vec<Phon
 
 /// Number of phones in the whole store.
 pub async fn count_all(c: &mut AnyConnection) -> Result<i64> {
-    Ok(sqlx::query("SELECT COUNT(*) FROM phones").fetch_one(&mut *c).await?.try_get(0)?)
+    Ok(sqlx::query("SELECT COUNT(*) FROM phones")
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?)
 }
 
 /// A page of all phones (every project) after `after_phone_id`, in id order, for reconciliation.
-pub async fn page_all(c: &mut AnyConnection, after_phone_id: &str, limit: i64) -> Result<Vec<PhoneRow>> {
+pub async fn page_all(
+    c: &mut AnyConnection,
+    after_phone_id: &str,
+    limit: i64,
+) -> Result<Vec<PhoneRow>> {
     let rows = sqlx::query(AssertSqlSafe(format!(
         "{SELECT} WHERE p.phone_id > $1 ORDER BY p.phone_id LIMIT $2"
     )))

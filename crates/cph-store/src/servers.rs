@@ -46,7 +46,11 @@ pub async fn insert(c: &mut AnyConnection, s: &ServerRow) -> Result<()> {
 }
 
 /// One server of a project.
-pub async fn get(c: &mut AnyConnection, project_id: &str, server_id: &str) -> Result<Option<ServerRow>> {
+pub async fn get(
+    c: &mut AnyConnection,
+    project_id: &str,
+    server_id: &str,
+) -> Result<Option<ServerRow>> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {COLS} FROM servers WHERE project_id = $1 AND server_id = $2"
     )))
@@ -59,10 +63,12 @@ pub async fn get(c: &mut AnyConnection, project_id: &str, server_id: &str) -> Re
 
 /// One server by id, whatever its project (internal use: job execution).
 pub async fn get_any(c: &mut AnyConnection, server_id: &str) -> Result<Option<ServerRow>> {
-    let row = sqlx::query(AssertSqlSafe(format!("SELECT {COLS} FROM servers WHERE server_id = $1")))
-        .bind(server_id)
-        .fetch_optional(&mut *c)
-        .await?;
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLS} FROM servers WHERE server_id = $1"
+    )))
+    .bind(server_id)
+    .fetch_optional(&mut *c)
+    .await?;
     row.as_ref().map(ServerRow::from_row).transpose()
 }
 
@@ -85,7 +91,10 @@ pub async fn list(
     let mut args: Vec<String> = vec![project_id.to_string()];
     if let Some(n) = &f.server_name_like {
         args.push(format!("%{}%", like_escape(n)));
-        cond.push_str(&format!(" AND server_name LIKE ${} ESCAPE '\\'", args.len()));
+        cond.push_str(&format!(
+            " AND server_name LIKE ${} ESCAPE '\\'",
+            args.len()
+        ));
     }
     if let Some(id) = &f.server_id {
         args.push(id.clone());
@@ -95,7 +104,9 @@ pub async fn list(
         args.push(v.clone());
         cond.push_str(&format!(" AND network_version = ${}", args.len()));
     }
-    let mut q = sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM servers WHERE {cond}")));
+    let mut q = sqlx::query(AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM servers WHERE {cond}"
+    )));
     for a in &args {
         q = q.bind(a.clone());
     }
@@ -110,12 +121,19 @@ pub async fn list(
         q = q.bind(a.clone());
     }
     let rows = q.bind(limit).bind(offset).fetch_all(&mut *c).await?;
-    let servers = rows.iter().map(ServerRow::from_row).collect::<Result<Vec<_>>>()?;
+    let servers = rows
+        .iter()
+        .map(ServerRow::from_row)
+        .collect::<Result<Vec<_>>>()?;
     Ok((servers, total))
 }
 
 /// Servers of a project among `ids` (unknown or foreign ids are simply absent).
-pub async fn get_many(c: &mut AnyConnection, project_id: &str, ids: &[String]) -> Result<Vec<ServerRow>> {
+pub async fn get_many(
+    c: &mut AnyConnection,
+    project_id: &str,
+    ids: &[String],
+) -> Result<Vec<ServerRow>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let ph = placeholders(2, chunk.len());
@@ -133,7 +151,12 @@ pub async fn get_many(c: &mut AnyConnection, project_id: &str, ids: &[String]) -
     Ok(out)
 }
 
-pub async fn set_status(c: &mut AnyConnection, server_id: &str, status: i32, now: i64) -> Result<()> {
+pub async fn set_status(
+    c: &mut AnyConnection,
+    server_id: &str,
+    status: i32,
+    now: i64,
+) -> Result<()> {
     sqlx::query("UPDATE servers SET status = $1, updated_at = $2 WHERE server_id = $3")
         .bind(i64::from(status))
         .bind(now)
@@ -143,7 +166,13 @@ pub async fn set_status(c: &mut AnyConnection, server_id: &str, status: i32, now
     Ok(())
 }
 
-pub async fn rename(c: &mut AnyConnection, project_id: &str, server_id: &str, name: &str, now: i64) -> Result<()> {
+pub async fn rename(
+    c: &mut AnyConnection,
+    project_id: &str,
+    server_id: &str,
+    name: &str,
+    now: i64,
+) -> Result<()> {
     let r = sqlx::query("UPDATE servers SET server_name = $1, updated_at = $2 WHERE project_id = $3 AND server_id = $4")
         .bind(name)
         .bind(now)
@@ -207,7 +236,12 @@ pub async fn capacity(c: &mut AnyConnection, server_model_name: &str) -> Result<
     row.map(|r| i(&r, "capacity")).transpose()
 }
 
-pub async fn set_capacity(c: &mut AnyConnection, server_model_name: &str, capacity: i64, now: i64) -> Result<()> {
+pub async fn set_capacity(
+    c: &mut AnyConnection,
+    server_model_name: &str,
+    capacity: i64,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO host_capacity (server_model_name, capacity, updated_at) VALUES ($1, $2, $3) \
          ON CONFLICT (server_model_name) DO UPDATE SET capacity = excluded.capacity, updated_at = excluded.updated_at",
@@ -236,11 +270,13 @@ pub async fn capacities(c: &mut AnyConnection) -> Result<Vec<(String, i64, i64)>
 
 /// Hosts of a server model in use (one per server).
 pub async fn hosts_in_use(c: &mut AnyConnection, server_model_name: &str) -> Result<i64> {
-    Ok(sqlx::query("SELECT COUNT(*) FROM servers WHERE server_model_name = $1")
-        .bind(server_model_name)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?)
+    Ok(
+        sqlx::query("SELECT COUNT(*) FROM servers WHERE server_model_name = $1")
+            .bind(server_model_name)
+            .fetch_one(&mut *c)
+            .await?
+            .try_get(0)?,
+    )
 }
 
 /// `$start, $start+1, …` for `n` values.
@@ -254,7 +290,9 @@ pub(crate) fn placeholders(start: usize, n: usize) -> String {
 /// Locks the capacity row of a server model until the transaction ends (PostgreSQL), so
 /// concurrent purchases on several replicas cannot both take the last host.
 pub async fn lock_capacity(c: &mut AnyConnection, server_model_name: &str) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(7283453)").execute(&mut *c).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(7283453)")
+        .execute(&mut *c)
+        .await?;
     let _ = server_model_name;
     Ok(())
 }

@@ -12,7 +12,11 @@ pub struct TagRow {
 }
 
 /// Tags of one resource, sorted by key.
-pub async fn of_resource(c: &mut AnyConnection, resource_type: &str, resource_id: &str) -> Result<Vec<(String, String)>> {
+pub async fn of_resource(
+    c: &mut AnyConnection,
+    resource_type: &str,
+    resource_id: &str,
+) -> Result<Vec<(String, String)>> {
     let rows = sqlx::query(
         "SELECT tag_key, tag_value FROM tags WHERE resource_type = $1 AND resource_id = $2 ORDER BY tag_key",
     )
@@ -20,11 +24,17 @@ pub async fn of_resource(c: &mut AnyConnection, resource_type: &str, resource_id
     .bind(resource_id)
     .fetch_all(&mut *c)
     .await?;
-    rows.iter().map(|r| Ok((s(r, "tag_key")?, s(r, "tag_value")?))).collect()
+    rows.iter()
+        .map(|r| Ok((s(r, "tag_key")?, s(r, "tag_value")?)))
+        .collect()
 }
 
 /// Every tag of a project's resources of one type.
-pub async fn of_project(c: &mut AnyConnection, project_id: &str, resource_type: &str) -> Result<Vec<TagRow>> {
+pub async fn of_project(
+    c: &mut AnyConnection,
+    project_id: &str,
+    resource_type: &str,
+) -> Result<Vec<TagRow>> {
     let rows = sqlx::query(
         "SELECT resource_id, tag_key, tag_value FROM tags WHERE project_id = $1 AND resource_type = $2 ORDER BY tag_key, tag_value, resource_id",
     )
@@ -92,11 +102,17 @@ pub async fn delete(
     Ok(r.rows_affected() > 0)
 }
 
-pub async fn count_of_resource(c: &mut AnyConnection, resource_type: &str, resource_id: &str) -> Result<i64> {
-    Ok(sqlx::query("SELECT COUNT(*) FROM tags WHERE resource_type = $1 AND resource_id = $2")
-        .bind(resource_type)
-        .bind(resource_id)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?)
+pub async fn count_of_resource(
+    c: &mut AnyConnection,
+    resource_type: &str,
+    resource_id: &str,
+) -> Result<i64> {
+    Ok(
+        sqlx::query("SELECT COUNT(*) FROM tags WHERE resource_type = $1 AND resource_id = $2")
+            .bind(resource_type)
+            .bind(resource_id)
+            .fetch_one(&mut *c)
+            .await?
+            .try_get(0)?,
+    )
 }

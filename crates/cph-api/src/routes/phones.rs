@@ -1,0 +1,184 @@
+//! Phone routes.
+
+use crate::AppState;
+use crate::convert;
+use crate::error::ApiResult;
+use crate::extract::{Ctx, JsonBody, Q};
+use axum::Json;
+use axum::extract::{Path, State};
+use cph_domain::clock::format_utc;
+use cph_service::phones::PhoneItem;
+use cph_wire as w;
+
+pub async fn list(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    Q(q): Q<w::ListCloudPhonesQuery>,
+) -> ApiResult<Json<w::ListCloudPhonesResponse>> {
+    let (phones, count) = st
+        .service
+        .list_phones(
+            &ctx.caller,
+            q.offset.as_deref(),
+            q.limit.as_deref(),
+            q.phone_name.as_deref(),
+            q.server_id.as_deref(),
+            q.status.as_deref(),
+            q.r#type.as_deref(),
+        )
+        .await?;
+    Ok(Json(w::ListCloudPhonesResponse {
+        phones: phones.iter().map(convert::phone).collect(),
+        request_id: ctx.request_id,
+        count: count as i32,
+    }))
+}
+
+pub async fn show(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    Path((_project, phone_id)): Path<(String, String)>,
+) -> ApiResult<Json<w::ShowCloudPhoneDetailResponse>> {
+    let p = st.service.show_phone(&ctx.caller, &phone_id).await?;
+    let image_version = st
+        .service
+        .catalog()
+        .phone_image(&p.image_id)
+        .map(|i| i.image_name.clone())
+        .unwrap_or_default();
+    let custom: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&p.custom_properties).unwrap_or_default();
+    Ok(Json(w::ShowCloudPhoneDetailResponse {
+        request_id: ctx.request_id,
+        phone_name: p.phone_name.clone(),
+        server_id: p.server_id.clone(),
+        phone_id: p.phone_id.clone(),
+        image_id: p.image_id.clone(),
+        image_version,
+        vnc_enable: Some("false".into()),
+        phone_model_name: p.phone_model_name.clone(),
+        status: p.status,
+        access_infos: Vec::new(),
+        property: p.properties.clone(),
+        custom_property: Some(custom),
+        metadata: Some(w::PhoneMetadata {
+            order_id: p.order_id.clone(),
+            product_id: p.product_id.clone(),
+        }),
+        phone_data_volume: None,
+        imei: Some(p.imei.clone()),
+        r#type: Some(p.phone_type),
+        traffic_type: Some(p.traffic_type.clone()),
+        volume_mode: Some(p.volume_mode),
+        availability_zone: Some(p.availability_zone.clone()),
+        has_encrypt: Some(false),
+        create_time: format_utc(p.created_at),
+        update_time: format_utc(p.updated_at),
+    }))
+}
+
+pub async fn rename(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    Path((_project, phone_id)): Path<(String, String)>,
+    JsonBody(b): JsonBody<w::UpdatePhoneNameRequestBody>,
+) -> ApiResult<Json<w::UpdatePhoneNameResponse>> {
+    st.service
+        .rename_phone(&ctx.caller, &phone_id, b.phone_name.as_deref())
+        .await?;
+    Ok(Json(w::UpdatePhoneNameResponse {
+        request_id: ctx.request_id,
+    }))
+}
+
+pub async fn restart(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<w::RestartCloudPhoneRequestBody>,
+) -> ApiResult<Json<w::PhoneJobsResponse>> {
+    let items = b.phones.map(|v| {
+        v.into_iter()
+            .map(|p| PhoneItem {
+                phone_id: p.phone_id,
+                property: p.property,
+                custom_property: None,
+            })
+            .collect()
+    });
+    let r = st
+        .service
+        .restart_phones(&ctx.caller, &ctx.request_id, b.image_id.as_deref(), items)
+        .await?;
+    Ok(Json(convert::phone_jobs(&ctx.request_id, r)))
+}
+
+pub async fn reset(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<w::ResetCloudPhoneRequestBody>,
+) -> ApiResult<Json<w::PhoneJobsResponse>> {
+    let items = b.phones.map(|v| {
+        v.into_iter()
+            .map(|p| PhoneItem {
+                phone_id: p.phone_id,
+                property: p.property,
+                custom_property: None,
+            })
+            .collect()
+    });
+    let r = st
+        .service
+        .reset_phones(&ctx.caller, &ctx.request_id, b.image_id.as_deref(), items)
+        .await?;
+    Ok(Json(convert::phone_jobs(&ctx.request_id, r)))
+}
+
+pub async fn stop(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<w::StopCloudPhoneRequestBody>,
+) -> ApiResult<Json<w::PhoneJobsResponse>> {
+    let r = st
+        .service
+        .stop_phones(&ctx.caller, &ctx.request_id, b.phone_ids)
+        .await?;
+    Ok(Json(convert::phone_jobs(&ctx.request_id, r)))
+}
+
+pub async fn update_property(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<w::UpdateCloudPhonePropertyRequestBody>,
+) -> ApiResult<Json<w::PhoneJobsResponse>> {
+    let items = b.phones.map(|v| {
+        v.into_iter()
+            .map(|p| PhoneItem {
+                phone_id: p.phone_id,
+                property: p.property,
+                custom_property: p.custom_property,
+            })
+            .collect()
+    });
+    let r = st
+        .service
+        .update_phone_properties(&ctx.caller, &ctx.request_id, items)
+        .await?;
+    Ok(Json(convert::phone_jobs(&ctx.request_id, r)))
+}
+
+pub async fn import_traffic(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<w::ImportTrafficRequestBody>,
+) -> ApiResult<Json<w::PhoneJobsResponse>> {
+    let r = st
+        .service
+        .import_traffic(
+            &ctx.caller,
+            &ctx.request_id,
+            b.traffic_type.as_deref(),
+            b.phone_ids,
+        )
+        .await?;
+    Ok(Json(convert::phone_jobs(&ctx.request_id, r)))
+}

@@ -1,0 +1,248 @@
+//! `cph admin`: identities, keys, grants and host capacity, on the server's store.
+
+use crate::config::{CommonArgs, resolve_common};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Domains (accounts).
+    Domain {
+        #[command(subcommand)]
+        cmd: DomainCmd,
+    },
+    /// Projects of a domain.
+    Project {
+        #[command(subcommand)]
+        cmd: ProjectCmd,
+    },
+    /// Users of a domain.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+    /// Access keys (AK/SK) of a user.
+    Key {
+        #[command(subcommand)]
+        cmd: KeyCmd,
+    },
+    /// Grant an action pattern (e.g. cph:servers:list, cph:*:*, *) to a user.
+    Grant {
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        user: String,
+        /// Project name; all of the domain's projects when omitted.
+        #[arg(long)]
+        project: Option<String>,
+        action: String,
+    },
+    /// List a user's grants.
+    Grants {
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Host-pool capacity per server model.
+    Capacity {
+        #[command(subcommand)]
+        cmd: CapacityCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCmd {
+    Create { name: String },
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCmd {
+    Create {
+        #[arg(long)]
+        domain: String,
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        domain: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    Create {
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        password: Option<String>,
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        domain: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Issue a new AK/SK; the secret is printed once.
+    Create {
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// List a user's keys (secrets are not shown).
+    List {
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        user: String,
+    },
+    Revoke {
+        access_key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CapacityCmd {
+    Set {
+        server_model_name: String,
+        capacity: i64,
+    },
+    List,
+}
+
+pub async fn run(a: AdminArgs) -> anyhow::Result<()> {
+    let (data_dir, database_url, _file) = resolve_common(&a.common)?;
+    let mut serve = crate::config::ServeArgs::default();
+    serve.common = a.common.clone();
+    let mut r = crate::config::resolve(&serve)?;
+    r.data_dir = data_dir;
+    r.database_url = database_url;
+    let svc = crate::serve::build_service(&r).await?;
+    let out = match a.command {
+        AdminCommand::Domain {
+            cmd: DomainCmd::Create { name },
+        } => {
+            let d = svc.admin_create_domain(&name).await?;
+            json!({"domain_id": d.domain_id, "name": d.name})
+        }
+        AdminCommand::Domain {
+            cmd: DomainCmd::List,
+        } => {
+            let ds = svc.admin_domains().await?;
+            json!(
+                ds.iter()
+                    .map(|d| json!({"domain_id": d.domain_id, "name": d.name}))
+                    .collect::<Vec<_>>()
+            )
+        }
+        AdminCommand::Project {
+            cmd: ProjectCmd::Create { domain, name },
+        } => {
+            let p = svc.admin_create_project(&domain, &name).await?;
+            json!({"project_id": p.project_id, "name": p.name, "domain_id": p.domain_id})
+        }
+        AdminCommand::Project {
+            cmd: ProjectCmd::List { domain },
+        } => {
+            let ps = svc.admin_projects(domain.as_deref()).await?;
+            json!(ps.iter().map(|p| json!({"project_id": p.project_id, "name": p.name, "domain_id": p.domain_id})).collect::<Vec<_>>())
+        }
+        AdminCommand::User {
+            cmd:
+                UserCmd::Create {
+                    domain,
+                    password,
+                    name,
+                },
+        } => {
+            let u = svc
+                .admin_create_user(&domain, &name, password.as_deref())
+                .await?;
+            json!({"user_id": u.user_id, "name": u.name, "domain_id": u.domain_id})
+        }
+        AdminCommand::User {
+            cmd: UserCmd::List { domain },
+        } => {
+            let us = svc.admin_users(domain.as_deref()).await?;
+            json!(
+                us.iter()
+                    .map(
+                        |u| json!({"user_id": u.user_id, "name": u.name, "domain_id": u.domain_id})
+                    )
+                    .collect::<Vec<_>>()
+            )
+        }
+        AdminCommand::Key {
+            cmd: KeyCmd::Create { domain, user },
+        } => {
+            let k = svc.admin_create_access_key(&domain, &user).await?;
+            json!({"access_key": k.access_key, "secret_key": k.secret_key})
+        }
+        AdminCommand::Key {
+            cmd: KeyCmd::List { domain, user },
+        } => {
+            let ks = svc.admin_list_access_keys(&domain, &user).await?;
+            json!(ks.iter().map(|k| json!({"access_key": k.access_key, "active": k.active, "created_at": k.created_at})).collect::<Vec<_>>())
+        }
+        AdminCommand::Key {
+            cmd: KeyCmd::Revoke { access_key },
+        } => {
+            svc.admin_revoke_access_key(&access_key).await?;
+            json!({"revoked": access_key})
+        }
+        AdminCommand::Grant {
+            domain,
+            user,
+            project,
+            action,
+        } => {
+            svc.admin_grant(&domain, &user, project.as_deref(), &action)
+                .await?;
+            json!({"granted": action, "user": user, "project": project.unwrap_or_else(|| "*".into())})
+        }
+        AdminCommand::Grants { domain, user } => {
+            let gs = svc.admin_grants(&domain, &user).await?;
+            json!(
+                gs.iter()
+                    .map(|g| json!({"project_id": g.project_id, "action": g.action}))
+                    .collect::<Vec<_>>()
+            )
+        }
+        AdminCommand::Capacity {
+            cmd:
+                CapacityCmd::Set {
+                    server_model_name,
+                    capacity,
+                },
+        } => {
+            svc.admin_set_capacity(&server_model_name, capacity).await?;
+            json!({"server_model_name": server_model_name, "capacity": capacity})
+        }
+        AdminCommand::Capacity {
+            cmd: CapacityCmd::List,
+        } => {
+            let cs = svc.admin_capacities().await?;
+            json!(
+                cs.iter()
+                    .map(|(m, c, u)| json!({"server_model_name": m, "capacity": c, "in_use": u}))
+                    .collect::<Vec<_>>()
+            )
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    svc.store().close().await;
+    Ok(())
+}

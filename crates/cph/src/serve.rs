@@ -1,0 +1,244 @@
+//! `cph serve`.
+
+use crate::config::{Resolved, ServeArgs, resolve};
+use anyhow::Context;
+use cph_domain::{Clock, SystemClock};
+use cph_runtime::virtual_host::{Durations, VirtualHostAgent};
+use cph_service::iam::BootstrapRequest;
+use cph_service::{Service, ServiceConfig};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const ADMIN_DOMAIN: &str = "cph-admin";
+pub const ADMIN_USER: &str = "admin";
+
+/// Builds the service from resolved settings (used by `serve` and `admin`).
+pub async fn build_service(r: &Resolved) -> anyhow::Result<Service> {
+    std::fs::create_dir_all(&r.data_dir)
+        .with_context(|| format!("creating {}", r.data_dir.display()))?;
+    let store = cph_store::Store::open(&r.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&r.database_url)))?;
+    let catalog = match &r.catalog_file {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            cph_catalog::Catalog::from_json_str(&text)
+                .with_context(|| format!("loading catalog {}", p.display()))?
+        }
+        None => cph_catalog::Catalog::builtin(),
+    };
+    let config = ServiceConfig {
+        region: r.region.clone(),
+        availability_zone: r.availability_zone.clone(),
+        public_ip_pool: r
+            .public_ip_pool
+            .parse()
+            .context("public_ip_pool must be an IPv4 CIDR")?,
+        job_lease: Duration::from_secs(r.job_lease_secs.max(3)),
+        job_max_attempts: r.job_max_attempts.max(1),
+        job_concurrency: r.job_concurrency.max(1),
+        job_timeout: Duration::from_secs(r.job_timeout_secs.max(1)),
+        token_key: token_key(&r.data_dir)?,
+        default_host_capacity: r.default_host_capacity,
+        ..ServiceConfig::default()
+    };
+    let agent = Arc::new(VirtualHostAgent::new(
+        "local",
+        Durations {
+            boot: Duration::from_millis(r.phone_boot_ms),
+            stop: Duration::from_millis(r.phone_stop_ms),
+            reset: Duration::from_millis(r.phone_reset_ms),
+        },
+    ));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ok(Service::new(store, catalog, clock, config, agent))
+}
+
+/// Hides the password of a database URL.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The secret that signs tokens: `CPH_TOKEN_KEY` (hex) or a random key kept in the data dir.
+fn token_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Ok(hexkey) = std::env::var("CPH_TOKEN_KEY") {
+        return hex_decode(&hexkey).context("CPH_TOKEN_KEY must be hex");
+    }
+    let path = data_dir.join("token.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return hex_decode(text.trim()).context("token.key is corrupt");
+    }
+    let key: Vec<u8> = (0..32).map(|_| rand_byte()).collect();
+    let text: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, text.as_bytes())?;
+    Ok(key)
+}
+
+fn rand_byte() -> u8 {
+    let id = cph_domain::ids::hex_id();
+    u8::from_str_radix(&id[..2], 16).unwrap_or(0)
+}
+
+fn hex_decode(s: &str) -> anyhow::Result<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        anyhow::bail!("odd length");
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(anyhow::Error::from))
+        .collect()
+}
+
+/// Writes a file readable only by its owner, atomically.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct BootstrapFile {
+    api_endpoint: String,
+    s3_endpoint: String,
+    region: String,
+    domain_name: String,
+    user_name: String,
+    password: String,
+    access_key: String,
+    secret_key: String,
+    project_id: String,
+    default_vpc_id: String,
+    default_subnet_id: String,
+}
+
+pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let r = resolve(&a)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&r.log).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let service = build_service(&r).await?;
+    let boot = service
+        .bootstrap(&BootstrapRequest {
+            domain_name: ADMIN_DOMAIN.into(),
+            user_name: ADMIN_USER.into(),
+            access_key: std::env::var("CPH_BOOTSTRAP_ACCESS_KEY")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            secret_key: std::env::var("CPH_BOOTSTRAP_SECRET_KEY")
+                .ok()
+                .filter(|s| !s.is_empty()),
+        })
+        .await?;
+    service.recover().await?;
+    let engine = service.start_engine();
+
+    let listener = tokio::net::TcpListener::bind(&r.listen)
+        .await
+        .with_context(|| format!("listening on {}", r.listen))?;
+    let addr = listener.local_addr()?;
+    let api_endpoint = format!("http://{addr}");
+
+    // Credentials: keep the password of an earlier run; if it is unknown, set a new one.
+    let path = r.data_dir.join("bootstrap.json");
+    let previous: BootstrapFile = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let password = match boot.password.clone() {
+        Some(p) => p,
+        None if !previous.password.is_empty() => previous.password.clone(),
+        None => {
+            let p = cph_auth::secret::generate_secret_key();
+            service
+                .admin_set_password(ADMIN_DOMAIN, ADMIN_USER, &p)
+                .await?;
+            p
+        }
+    };
+    let file = BootstrapFile {
+        api_endpoint: api_endpoint.clone(),
+        // The embedded object storage endpoint is not served yet: reported empty, not invented.
+        s3_endpoint: String::new(),
+        region: r.region.clone(),
+        domain_name: boot.domain_name.clone(),
+        user_name: boot.user_name.clone(),
+        password,
+        access_key: boot.access_key.clone(),
+        secret_key: boot.secret_key.clone().unwrap_or_default(),
+        project_id: boot.project_id.clone(),
+        default_vpc_id: boot.default_vpc_id.clone(),
+        default_subnet_id: boot.default_subnet_id.clone(),
+    };
+    write_private(&path, &serde_json::to_vec_pretty(&file)?)?;
+    println!("cph serving the API at {api_endpoint}");
+    println!("  region:       {}", file.region);
+    println!("  project_id:   {}", file.project_id);
+    println!("  access_key:   {}", file.access_key);
+    println!("  secret_key:   {}", file.secret_key);
+    println!(
+        "  domain/user:  {}/{} (password in {})",
+        file.domain_name,
+        file.user_name,
+        path.display()
+    );
+    println!("  store:        {}", redact(&r.database_url));
+
+    let app = cph_api::router(cph_api::AppState {
+        service: service.clone(),
+        clock: Arc::new(SystemClock),
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shutting down");
+    engine.shutdown().await;
+    service.store().close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
