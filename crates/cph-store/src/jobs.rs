@@ -8,7 +8,7 @@
 use crate::rows::JobRow;
 use crate::servers::placeholders;
 use crate::{AnyConnection, Backend, Result};
-use sqlx::{AssertSqlSafe, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, Row};
 
 const COLS: &str = "job_id, project_id, request_id, kind, phone_id, server_id, encode_server_id, node_id, lock_key, \
     payload, state, status, lease_owner, lease_until, attempts, error_code, error_msg, execute_msg, seq, created_at, \
@@ -44,29 +44,32 @@ pub async fn insert(c: &mut AnyConnection, jobs: &[NewJob], now: i64) -> Result<
     let first = last - n + 1;
     let mut k = 0i64;
     for chunk in jobs.chunks(400) {
-        let mut qb: QueryBuilder<sqlx::Any> = QueryBuilder::new(
+        let sql = format!(
             "INSERT INTO jobs (job_id, project_id, request_id, kind, phone_id, server_id, encode_server_id, lock_key, \
-             payload, state, status, attempts, seq, created_at, begin_time) ",
+             payload, state, status, attempts, seq, created_at, begin_time) VALUES {}",
+            crate::values_placeholders(chunk.len(), 15)
         );
-        qb.push_values(chunk, |mut b, j| {
-            b.push_bind(j.job_id.clone())
-                .push_bind(j.project_id.clone())
-                .push_bind(j.request_id.clone())
-                .push_bind(j.kind.clone())
-                .push_bind(j.phone_id.clone())
-                .push_bind(j.server_id.clone())
-                .push_bind(j.encode_server_id.clone())
-                .push_bind(j.lock_key.clone())
-                .push_bind(j.payload.clone())
-                .push_bind("queued")
-                .push_bind(1i64)
-                .push_bind(0i64)
-                .push_bind(first + k)
-                .push_bind(now)
-                .push_bind(now);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for j in chunk {
+            q = q
+                .bind(j.job_id.clone())
+                .bind(j.project_id.clone())
+                .bind(j.request_id.clone())
+                .bind(j.kind.clone())
+                .bind(j.phone_id.clone())
+                .bind(j.server_id.clone())
+                .bind(j.encode_server_id.clone())
+                .bind(j.lock_key.clone())
+                .bind(j.payload.clone())
+                .bind("queued")
+                .bind(1i64)
+                .bind(0i64)
+                .bind(first + k)
+                .bind(now)
+                .bind(now);
             k += 1;
-        });
-        qb.build().execute(&mut *c).await?;
+        }
+        q.execute(&mut *c).await?;
     }
     Ok(())
 }

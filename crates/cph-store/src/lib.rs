@@ -172,3 +172,24 @@ pub fn like_escape(s: &str) -> String {
     }
     out
 }
+
+/// `($1,$2,…),($k,…)` for `rows` × `cols` bind parameters, numbered from 1.
+/// (Numbered placeholders are the one syntax both backends accept.)
+pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}

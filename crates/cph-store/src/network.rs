@@ -244,18 +244,21 @@ pub async fn allocate_ips(
     now: i64,
 ) -> Result<()> {
     for chunk in ips.chunks(400) {
-        let mut qb: sqlx::QueryBuilder<sqlx::Any> = sqlx::QueryBuilder::new(
-            "INSERT INTO ip_allocations (subnet_id, ip, owner_type, owner_id, project_id, created_at) ",
+        let sql = format!(
+            "INSERT INTO ip_allocations (subnet_id, ip, owner_type, owner_id, project_id, created_at) VALUES {}",
+            crate::values_placeholders(chunk.len(), 6)
         );
-        qb.push_values(chunk, |mut b, (ip, ty, owner)| {
-            b.push_bind(subnet_id.to_string())
-                .push_bind(ip.clone())
-                .push_bind(ty.to_string())
-                .push_bind(owner.clone())
-                .push_bind(project_id.to_string())
-                .push_bind(now);
-        });
-        qb.build().execute(&mut *c).await?;
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (ip, ty, owner) in chunk {
+            q = q
+                .bind(subnet_id.to_string())
+                .bind(ip.clone())
+                .bind(ty.to_string())
+                .bind(owner.clone())
+                .bind(project_id.to_string())
+                .bind(now);
+        }
+        q.execute(&mut *c).await?;
     }
     Ok(())
 }

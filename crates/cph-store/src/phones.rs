@@ -3,7 +3,7 @@
 use crate::rows::PhoneRow;
 use crate::servers::placeholders;
 use crate::{AnyConnection, Result, StoreError, like_escape};
-use sqlx::{AssertSqlSafe, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, Row};
 
 const SELECT: &str = "SELECT p.phone_id, p.project_id, p.server_id, p.phone_name, p.phone_model_name, p.image_id, \
     p.status, p.phone_type, p.imei, p.traffic_type, p.volume_mode, p.phone_ip, p.slot, p.properties, \
@@ -13,30 +13,33 @@ const SELECT: &str = "SELECT p.phone_id, p.project_id, p.server_id, p.phone_name
 /// Inserts phones in multi-row statements.
 pub async fn insert_many(c: &mut AnyConnection, phones: &[PhoneRow]) -> Result<()> {
     for chunk in phones.chunks(400) {
-        let mut qb: QueryBuilder<sqlx::Any> = QueryBuilder::new(
+        let sql = format!(
             "INSERT INTO phones (phone_id, project_id, server_id, phone_name, phone_model_name, image_id, status, \
-             phone_type, imei, traffic_type, volume_mode, phone_ip, slot, properties, custom_properties, created_at, updated_at) ",
+             phone_type, imei, traffic_type, volume_mode, phone_ip, slot, properties, custom_properties, created_at, updated_at) VALUES {}",
+            crate::values_placeholders(chunk.len(), 17)
         );
-        qb.push_values(chunk, |mut b, p| {
-            b.push_bind(p.phone_id.clone())
-                .push_bind(p.project_id.clone())
-                .push_bind(p.server_id.clone())
-                .push_bind(p.phone_name.clone())
-                .push_bind(p.phone_model_name.clone())
-                .push_bind(p.image_id.clone())
-                .push_bind(i64::from(p.status))
-                .push_bind(i64::from(p.phone_type))
-                .push_bind(p.imei.clone())
-                .push_bind(p.traffic_type.clone())
-                .push_bind(i64::from(p.volume_mode))
-                .push_bind(p.phone_ip.clone())
-                .push_bind(p.slot)
-                .push_bind(p.properties.clone())
-                .push_bind(p.custom_properties.clone())
-                .push_bind(p.created_at)
-                .push_bind(p.updated_at);
-        });
-        qb.build().execute(&mut *c).await?;
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for p in chunk {
+            q = q
+                .bind(p.phone_id.clone())
+                .bind(p.project_id.clone())
+                .bind(p.server_id.clone())
+                .bind(p.phone_name.clone())
+                .bind(p.phone_model_name.clone())
+                .bind(p.image_id.clone())
+                .bind(i64::from(p.status))
+                .bind(i64::from(p.phone_type))
+                .bind(p.imei.clone())
+                .bind(p.traffic_type.clone())
+                .bind(i64::from(p.volume_mode))
+                .bind(p.phone_ip.clone())
+                .bind(p.slot)
+                .bind(p.properties.clone())
+                .bind(p.custom_properties.clone())
+                .bind(p.created_at)
+                .bind(p.updated_at);
+        }
+        q.execute(&mut *c).await?;
     }
     Ok(())
 }
