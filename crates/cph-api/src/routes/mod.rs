@@ -85,6 +85,7 @@ pub fn public_routes(state: &AppState) -> Router<AppState> {
                 crate::auth::authenticate_user_only,
             )),
         )
+        .route("/openapi.json", get(crate::openapi::serve))
         .route("/health", get(|| async { "ok" }))
 }
 
