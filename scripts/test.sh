@@ -89,7 +89,7 @@ trap - INT TERM
 
 step "summary"
 for backend in $BACKENDS; do
-    printf '%-9s %s\n' "$backend" "$(grep -E '^=+ .*(passed|failed|error|skipped|no tests ran).* =+$' "$OUT/$backend.log" | tail -n 1)"
+    printf '%-9s %s\n' "$backend" "$(grep -E '^=+ .* in [0-9.]+s( \([0-9:]+\))? =+$' "$OUT/$backend.log" | tail -n 1)"
 done
 if [ "${#FAILED[@]}" -ne 0 ]; then
     die "SDK suite failed on: ${FAILED[*]}"

@@ -157,15 +157,20 @@ class CphServer:
         args = [str(CPH_BIN), "serve", "--listen", "127.0.0.1:0", *self._store_args()]
         if "--s3-listen" in help_text:
             args += ["--s3-listen", "127.0.0.1:0"]
-        env = dict(os.environ)
+        env = _server_env()
         env.update(PHONE_DURATIONS)
         env.setdefault("RUST_BACKTRACE", "1")
-        for k in ("CPH_LISTEN", "CPH_DATA_DIR", "CPH_DATABASE_URL", "CPH_BOOTSTRAP_ACCESS_KEY", "CPH_BOOTSTRAP_SECRET_KEY"):
-            env.pop(k, None)
         log = open(self.log_path, "ab")
         log.write(f"$ {' '.join(args)}\n".encode())
         log.flush()
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        self.proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
         log.close()
         path = self.data_dir / "bootstrap.json"
         deadline = time.monotonic() + timeout
@@ -221,7 +226,7 @@ class CphServer:
     def admin(self, *args: str) -> dict | list | None:
         """Runs `cph admin <args>` on the same store; returns its JSON output."""
         cmd = [str(CPH_BIN), "admin", *self._store_args(), *args]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=_server_env())
         if r.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed with status {r.returncode}:\n{r.stdout}\n{r.stderr}")
         out = r.stdout.strip()
@@ -255,6 +260,24 @@ class CphServer:
 
     def client_for(self, tenant: Tenant):
         return make_client(self.endpoint, tenant.access_key, tenant.secret_key, tenant.project_id)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM the server if the test process dies, so
+    an interrupted run leaves no server behind."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def _server_env() -> dict:
+    """The environment for server processes: the caller's, minus any CPH_* setting that could
+    point them elsewhere (the suite passes what it wants explicitly)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CPH_") or k == "CPH_LOG"}
 
 
 def _find(obj, key: str):

@@ -80,7 +80,8 @@ fn field_code(field: &str) -> Option<&'static str> {
         "tenant_vpc_id" => "CPS.0223",
         "keypair_name" => "CPS.0068",
         "encode_server_ids" => "CPS.0122",
-        "tags" | "key" | "values" | "value" => "CPS.0303",
+        "tags" | "key" | "value" => "CPS.0303",
+        "values" => "CPS.0315",
         "action" => "CPS.0047",
         "matches" => "CPS.0311",
         "command" => "CPS.0117",
@@ -137,14 +138,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = e
+        let names: Vec<&str> = e
             .path()
             .iter()
             .filter_map(|seg| match seg {
                 serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
                 _ => None,
             })
-            .filter_map(field_code)
+            .collect();
+        // Inside `matches` the generic tag codes do not apply: a match has its own.
+        let in_matches = names.contains(&"matches");
+        let field = names
+            .iter()
+            .filter_map(|n| match (in_matches, *n) {
+                (true, "key") => Some("CPS.0313"),
+                (true, "value") => Some("CPS.0314"),
+                _ => field_code(n),
+            })
             .next_back();
         let inner = e.into_inner();
         let msg = if path == "." || path.is_empty() {

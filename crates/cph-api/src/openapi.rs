@@ -3,11 +3,13 @@
 //! derived schemas, so the document and the served contract come from the same code.
 
 use std::sync::LazyLock;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, RefOr, Required,
-    ResponseBuilder, Schema,
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref,
+    RefOr, Required, ResponseBuilder, Schema,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -129,7 +131,10 @@ fn build() -> OpenApi {
     // Several operations share one method and path (told apart by body): merge them.
     let mut grouped: Vec<(&str, &str, Vec<&cph_wire::ops::OpInfo>)> = Vec::new();
     for op in cph_wire::ops::OPERATIONS {
-        match grouped.iter_mut().find(|(m, p, _)| *m == op.method && *p == op.path) {
+        match grouped
+            .iter_mut()
+            .find(|(m, p, _)| *m == op.method && *p == op.path)
+        {
             Some(g) => g.2.push(op),
             None => grouped.push((op.method, op.path, vec![op])),
         }
@@ -145,7 +150,11 @@ fn build() -> OpenApi {
             .description(Some(format!(
                 "Authorization action: {}.{}",
                 actions.join(", "),
-                if ops.len() > 1 { " One route, several operations told apart by the request body." } else { "" }
+                if ops.len() > 1 {
+                    " One route, several operations told apart by the request body."
+                } else {
+                    ""
+                }
             )))
             .tag(path.split('/').nth(3).unwrap_or("api").to_string());
         for seg in path.split('/') {
@@ -155,7 +164,10 @@ fn build() -> OpenApi {
                         .name(name)
                         .parameter_in(ParameterIn::Path)
                         .required(Required::True)
-                        .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String))),
+                        .schema(Some(
+                            utoipa::openapi::ObjectBuilder::new()
+                                .schema_type(utoipa::openapi::Type::String),
+                        )),
                 );
             }
         }
@@ -172,14 +184,20 @@ fn build() -> OpenApi {
             if let Some(body) = bodies.first() {
                 b = b.request_body(Some(
                     RequestBodyBuilder::new()
-                        .content("application/json", ContentBuilder::new().schema(Some(schema_ref(body))).build())
+                        .content(
+                            "application/json",
+                            ContentBuilder::new().schema(Some(schema_ref(body))).build(),
+                        )
                         .build(),
                 ));
             }
             let ok = match s.response {
                 Some(r) => ResponseBuilder::new()
                     .description("OK")
-                    .content("application/json", ContentBuilder::new().schema(Some(schema_ref(r))).build())
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(schema_ref(r))).build(),
+                    )
                     .build(),
                 None => ResponseBuilder::new().description("No Content").build(),
             };
@@ -189,8 +207,15 @@ fn build() -> OpenApi {
         b = b.response(
             "default",
             ResponseBuilder::new()
-                .description("Error: {error_code, error_msg, request_id}; the id is also in X-Request-Id.")
-                .content("application/json", ContentBuilder::new().schema(Some(schema_ref("ErrorBody"))).build())
+                .description(
+                    "Error: {error_code, error_msg, request_id}; the id is also in X-Request-Id.",
+                )
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(schema_ref("ErrorBody")))
+                        .build(),
+                )
                 .build(),
         );
         let m = match method {
@@ -201,7 +226,8 @@ fn build() -> OpenApi {
         };
         paths = paths.path(path, PathItem::new(m, b.build()));
     }
-    let components = register(ComponentsBuilder::new().schema_from::<cph_wire::ErrorBody>()).build();
+    let components =
+        register(ComponentsBuilder::new().schema_from::<cph_wire::ErrorBody>()).build();
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -226,7 +252,10 @@ pub fn document() -> &'static str {
 }
 
 pub async fn serve() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], document())
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        document(),
+    )
 }
 
 #[cfg(test)]
@@ -237,7 +266,11 @@ mod tests {
     fn every_operation_has_a_shape_and_every_ref_resolves() {
         let shapes = shapes();
         for op in cph_wire::ops::OPERATIONS {
-            assert!(shapes.iter().any(|s| s.op == op.name), "no shape for {}", op.name);
+            assert!(
+                shapes.iter().any(|s| s.op == op.name),
+                "no shape for {}",
+                op.name
+            );
         }
         let doc: serde_json::Value = serde_json::from_str(document()).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -245,10 +278,19 @@ mod tests {
         let text = document();
         for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
             let name = &part[..part.find('"').unwrap()];
-            assert!(schemas.contains_key(name), "dangling schema reference {name}");
+            assert!(
+                schemas.contains_key(name),
+                "dangling schema reference {name}"
+            );
         }
         assert!(doc["paths"]["/v1/{project_id}/cloud-phone/phones"]["get"].is_object());
-        let params = doc["paths"]["/v1/{project_id}/cloud-phone/phones"]["get"]["parameters"].as_array().unwrap();
-        assert!(params.iter().any(|p| p["name"] == "limit" && p["in"] == "query"));
+        let params = doc["paths"]["/v1/{project_id}/cloud-phone/phones"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        assert!(
+            params
+                .iter()
+                .any(|p| p["name"] == "limit" && p["in"] == "query")
+        );
     }
 }

@@ -110,7 +110,7 @@ impl Service {
         Ok(())
     }
 
-    /// Starts the dispatcher, committer, lease renewer and reaper.
+    /// Starts the dispatcher, committer, lease renewer, reaper and the charging-period expirer.
     pub fn start_engine(&self) -> EngineHandle {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (done_tx, done_rx) = mpsc::channel::<Done>(COMMIT_BATCH * 4);
@@ -123,7 +123,8 @@ impl Service {
             ),
             tokio::spawn(self.clone().committer(done_rx, inflight.clone())),
             tokio::spawn(self.clone().renewer(stop_rx.clone(), inflight)),
-            tokio::spawn(self.clone().reaper(stop_rx)),
+            tokio::spawn(self.clone().reaper(stop_rx.clone())),
+            tokio::spawn(self.clone().expirer(stop_rx)),
         ];
         EngineHandle {
             stop: stop_tx,
@@ -322,7 +323,19 @@ impl Service {
         Ok(())
     }
 
-    async fn agent_call(
+    async fn expirer(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.config().expiry_interval) => {}
+                _ = stop.changed() => return,
+            }
+            if let Err(e) = self.expire_once().await {
+                tracing::error!(error = %e, "ending charging periods failed");
+            }
+        }
+    }
+
+    pub(crate) async fn agent_call(
         &self,
         job: &JobRow,
         suffix: &str,
@@ -458,7 +471,7 @@ impl Service {
                     }),
                 }
             }
-            kind::SERVER_CHANGE_MODEL | kind::SERVER_KEYPAIR => Ok(()),
+            kind::SERVER_KEYPAIR => Ok(()),
             kind::ENCODE_RESTART => {
                 self.agent_call(
                     job,
@@ -470,10 +483,12 @@ impl Service {
                 )
                 .await
             }
-            kind::PHONE_COMMAND | kind::SERVER_SHARE | kind::SERVER_CHANGE => Err(failed(
+            kind::PHONE_COMMAND | kind::SERVER_SHARE => Err(failed(
                 "CPS.0323",
-                "This api is not supported: executing this command on phones is not available on this host yet.",
+                &crate::commands::not_executable_msg(&job.kind, &payload),
             )),
+            kind::SERVER_CHANGE => self.execute_server_change(job).await?,
+            kind::SERVER_CHANGE_MODEL => self.execute_server_change_model(job).await?,
             other => Err(failed(
                 "CPS.0323",
                 &format!("This api is not supported: unknown job kind {other}."),
@@ -562,6 +577,15 @@ async fn start_effects(c: &mut AnyConnection, j: &JobRow, now: i64) -> Result<()
         && let Some(sid) = &j.server_id
     {
         cph_store::phones::set_status_of_server(c, sid, PhoneStatus::Restarting.code(), now)
+            .await?;
+    }
+    if j.kind == kind::SERVER_CHANGE_MODEL {
+        crate::lifecycle::start_change_model(c, j, now).await?;
+    }
+    if j.kind == kind::ENCODE_RESTART
+        && let Some(eid) = &j.encode_server_id
+    {
+        cph_store::network::set_encode_server_status(c, eid, crate::encode::RESTARTING, now)
             .await?;
     }
     Ok(())
@@ -661,6 +685,22 @@ async fn finish_effects(c: &mut AnyConnection, j: &JobRow, o: &Outcome, now: i64
                 PhoneStatus::RestartFailed
             };
             cph_store::phones::set_status_of_server(c, server_id, p.code(), now).await?;
+        }
+        kind::SERVER_CHANGE => crate::lifecycle::finish_change(c, j, o, now).await?,
+        kind::SERVER_CHANGE_MODEL => crate::lifecycle::finish_change_model(c, j, o, now).await?,
+        kind::SERVER_KEYPAIR => {
+            if ok && let Some(k) = payload.get("keypair_name").and_then(Value::as_str) {
+                cph_store::netops::set_server_keypair(c, server_id, k, now).await?;
+            }
+        }
+        kind::ENCODE_RESTART => {
+            let st = if ok {
+                crate::encode::RUNNING
+            } else {
+                crate::encode::ABNORMAL
+            };
+            let eid = j.encode_server_id.as_deref().unwrap_or_default();
+            cph_store::network::set_encode_server_status(c, eid, st, now).await?;
         }
         _ => {}
     }

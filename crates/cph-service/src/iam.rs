@@ -573,22 +573,6 @@ impl Service {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::action_matches;
-
-    #[test]
-    fn patterns() {
-        assert!(action_matches("*", "cph:servers:create"));
-        assert!(action_matches("cph:*:*", "cph:servers:create"));
-        assert!(action_matches("cph:servers:*", "cph:servers:create"));
-        assert!(action_matches("cph:servers:create", "cph:servers:create"));
-        assert!(!action_matches("cph:servers:list", "cph:servers:create"));
-        assert!(!action_matches("cph:phones:*", "cph:servers:create"));
-        assert!(!action_matches("cph:*", "cph:servers:create"));
-    }
-}
-
 impl Service {
     /// Sets a user's password (used when the bootstrap password has been lost).
     pub async fn admin_set_password(
@@ -607,5 +591,21 @@ impl Service {
         .await?;
         tx.commit().await.map_err(cph_store::StoreError::from)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::action_matches;
+
+    #[test]
+    fn patterns() {
+        assert!(action_matches("*", "cph:servers:create"));
+        assert!(action_matches("cph:*:*", "cph:servers:create"));
+        assert!(action_matches("cph:servers:*", "cph:servers:create"));
+        assert!(action_matches("cph:servers:create", "cph:servers:create"));
+        assert!(!action_matches("cph:servers:list", "cph:servers:create"));
+        assert!(!action_matches("cph:phones:*", "cph:servers:create"));
+        assert!(!action_matches("cph:*", "cph:servers:create"));
     }
 }

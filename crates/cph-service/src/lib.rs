@@ -6,15 +6,23 @@
 //! types. Long-running work happens in the job engine ([`engine`]), which talks to host agents
 //! through `cph-runtime`.
 
+pub mod bandwidth;
 pub mod catalog;
+pub mod commands;
+pub mod encode;
 pub mod engine;
 mod error;
 pub mod iam;
 pub mod jobs;
+pub mod keypairs;
+pub mod lifecycle;
 pub mod network;
 pub mod phones;
 pub mod servers;
+pub mod share;
+pub mod tags;
 pub mod validate;
+pub mod vpc;
 
 pub use error::{Result, ServiceError};
 
@@ -49,6 +57,8 @@ pub struct ServiceConfig {
     pub default_host_capacity: i64,
     /// Allowed clock skew of signed requests.
     pub max_clock_skew: Duration,
+    /// How often servers whose charging period ended are renewed or frozen.
+    pub expiry_interval: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -65,6 +75,7 @@ impl Default for ServiceConfig {
             token_ttl: Duration::from_secs(24 * 3600),
             default_host_capacity: 100,
             max_clock_skew: Duration::from_secs(15 * 60),
+            expiry_interval: Duration::from_secs(30),
         }
     }
 }

@@ -14,6 +14,24 @@ pub const DEFAULT_SUBNET_CIDR: &str = "172.16.0.0/16";
 /// Pseudo-subnet under which public addresses are allocated.
 pub const PUBLIC_POOL: &str = "public";
 
+/// Where new EIPs go.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EipTarget<'a> {
+    pub project_id: &'a str,
+    pub server_id: &'a str,
+    pub band_width_id: &'a str,
+    pub eip_type: &'a str,
+}
+
+/// A bandwidth to create.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BandwidthSpec<'a> {
+    pub name: &'a str,
+    pub size: i64,
+    pub charge_mode: i64,
+    pub share_type: i64,
+}
+
 impl Service {
     /// Creates the project's default VPC and subnet unless they exist; returns their ids.
     pub(crate) async fn ensure_default_network(
@@ -96,13 +114,16 @@ impl Service {
     pub(crate) async fn allocate_eips(
         &self,
         c: &mut AnyConnection,
-        project_id: &str,
-        server_id: &str,
-        band_width_id: &str,
-        eip_type: &str,
+        to: &EipTarget<'_>,
         n: usize,
         now: i64,
     ) -> Result<Vec<Eip>> {
+        let EipTarget {
+            project_id,
+            server_id,
+            band_width_id,
+            eip_type,
+        } = *to;
         if n == 0 {
             return Ok(Vec::new());
         }
@@ -131,12 +152,15 @@ impl Service {
         &self,
         c: &mut AnyConnection,
         project_id: &str,
-        name: &str,
-        size: i64,
-        charge_mode: i64,
-        share_type: i64,
+        spec: BandwidthSpec<'_>,
         now: i64,
     ) -> Result<Bandwidth> {
+        let BandwidthSpec {
+            name,
+            size,
+            charge_mode,
+            share_type,
+        } = spec;
         let b = Bandwidth {
             band_width_id: ids::uuid_id(),
             project_id: project_id.into(),

@@ -13,6 +13,17 @@ use std::collections::BTreeMap;
 /// Most items one batch request may name.
 pub const MAX_BATCH: usize = 10_000;
 
+/// ListCloudPhones query parameters, as received.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhoneListQuery<'a> {
+    pub offset: Option<&'a str>,
+    pub limit: Option<&'a str>,
+    pub phone_name: Option<&'a str>,
+    pub server_id: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub phone_type: Option<&'a str>,
+}
+
 /// One phone of a batch-restart or batch-reset request.
 #[derive(Debug, Clone, Default)]
 pub struct PhoneItem {
@@ -68,13 +79,16 @@ impl Service {
     pub async fn list_phones(
         &self,
         caller: &Caller,
-        offset: Option<&str>,
-        limit: Option<&str>,
-        phone_name: Option<&str>,
-        server_id: Option<&str>,
-        status: Option<&str>,
-        phone_type: Option<&str>,
+        q: &PhoneListQuery<'_>,
     ) -> Result<(Vec<PhoneRow>, i64)> {
+        let PhoneListQuery {
+            offset,
+            limit,
+            phone_name,
+            server_id,
+            status,
+            phone_type,
+        } = *q;
         let (offset, limit) = pagination(offset, limit, 200)?;
         let status = match status {
             None => None,

@@ -164,8 +164,133 @@ pub fn check_ports(ports: &[PortInput]) -> Result<Vec<Port>> {
     Ok(out)
 }
 
+/// What the network part of a purchase-shaped body asks for (validated by [`check_network`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NetworkPlan {
+    pub vpc_id: String,
+    pub subnet_id: String,
+    pub per_ip: i64,
+    /// An existing EIP to bind (at most one).
+    pub eip_ids: Vec<String>,
+    pub eip_type: String,
+    /// EIPs to allocate when none is given by id.
+    pub eip_count: i64,
+    pub phone_volume: Option<Volume>,
+    pub share_volume: Option<Volume>,
+    pub share_type: i64,
+    pub charge_mode: i64,
+    /// A shared bandwidth to use; `None` creates a dedicated one of `bw_size`.
+    pub bw_id: Option<String>,
+    pub bw_size: i64,
+}
+
+/// Validates VPC, NIC, public IP, volume and bandwidth fields of a purchase-shaped body for
+/// `count` servers whose phone model holds `capacity` phones (`CPS.0223`, `CPS.0224`,
+/// `CPS.0226`, `CPS.0238`, `CPS.0239`, `CPS.0251`–`CPS.0253`, `CPS.0321`, `CPS.0031`–`CPS.0036`).
+/// Reads no stored state.
+pub(crate) fn check_network(req: &BuyServers, capacity: i64, count: i64) -> Result<NetworkPlan> {
+    let vpc_id = req
+        .tenant_vpc_id
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ServiceError::cps("CPS.0223"))?;
+    let nics = req
+        .nics
+        .clone()
+        .filter(|n| n.len() == 1)
+        .ok_or_else(|| ServiceError::cps("CPS.0226"))?;
+    let subnet_id = nics[0]
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ServiceError::cps("CPS.0224"))?;
+    if !req.public_ip_present {
+        return Err(ServiceError::cps("CPS.0238"));
+    }
+    let per_ip = req.phone_count_per_ip.unwrap_or(capacity);
+    if per_ip < 1 || per_ip > capacity {
+        return Err(ServiceError::cps_msg(
+            "CPS.0238",
+            "Parameter: phone_count_per_ip is invalid.",
+        ));
+    }
+    let phone_ip_count = (capacity + per_ip - 1) / per_ip;
+    let eip_ids = req.public_ip_ids.clone().unwrap_or_default();
+    if eip_ids.len() > 1 {
+        return Err(ServiceError::cps("CPS.0253"));
+    }
+    if !eip_ids.is_empty() && count > 1 {
+        return Err(ServiceError::cps("CPS.0251"));
+    }
+    if !eip_ids.is_empty() && phone_ip_count > 1 {
+        return Err(ServiceError::cps("CPS.0252"));
+    }
+    let eip_type = match (&req.public_ip_eip_type, req.public_ip_eip_present) {
+        (Some(t), _) if EIP_TYPES.contains(&t.as_str()) => t.clone(),
+        (None, false) => "5_bgp".to_string(),
+        _ => return Err(ServiceError::cps("CPS.0239")),
+    };
+    let eip_count = if eip_ids.is_empty() {
+        req.public_ip_count.unwrap_or(1)
+    } else {
+        0
+    };
+    if eip_count < 0 || eip_count > phone_ip_count {
+        return Err(ServiceError::cps("CPS.0238"));
+    }
+    let phone_volume = req
+        .phone_data_volume
+        .as_ref()
+        .map(check_volume)
+        .transpose()?;
+    let share_volume = req
+        .server_share_data_volume
+        .as_ref()
+        .map(check_volume)
+        .transpose()?;
+    let bw = req
+        .band_width
+        .clone()
+        .ok_or_else(|| ServiceError::cps("CPS.0031"))?;
+    let share_type = bw
+        .band_width_share_type
+        .ok_or_else(|| ServiceError::cps("CPS.0034"))?;
+    if share_type != 0 && share_type != 1 {
+        return Err(ServiceError::cps("CPS.0034"));
+    }
+    let charge_mode = bw
+        .band_width_charge_mode
+        .ok_or_else(|| ServiceError::cps("CPS.0035"))?;
+    if charge_mode != 0 && charge_mode != 1 {
+        return Err(ServiceError::cps("CPS.0035"));
+    }
+    let bw_id = bw.band_width_id.clone().filter(|s| !s.is_empty());
+    let bw_size = match (&bw_id, bw.band_width_size) {
+        (Some(_), _) => 0,
+        (None, Some(s)) if (1..=2000).contains(&s) => s,
+        (None, _) => return Err(ServiceError::cps("CPS.0036")),
+    };
+    if share_type == 1 && bw_id.is_none() {
+        // A shared ("whole") bandwidth is bought separately and referenced by id.
+        return Err(ServiceError::cps("CPS.0032"));
+    }
+    Ok(NetworkPlan {
+        vpc_id,
+        subnet_id,
+        per_ip,
+        eip_ids,
+        eip_type,
+        eip_count,
+        phone_volume,
+        share_volume,
+        share_type,
+        charge_mode,
+        bw_id,
+        bw_size,
+    })
+}
+
 /// Milliseconds in a charging period.
-fn period_ms(period_type: i64, period_num: i64) -> i64 {
+pub(crate) fn period_ms(period_type: i64, period_num: i64) -> i64 {
     const DAY: i64 = 24 * 3600 * 1000;
     match period_type {
         2 => period_num * 30 * DAY,
@@ -174,7 +299,7 @@ fn period_ms(period_type: i64, period_num: i64) -> i64 {
 }
 
 /// Order ids look like `CS` + date + 7 random characters, product ids like `00301-<n>-0--0`.
-fn new_order_ids(now_ms: i64) -> (String, String) {
+pub(crate) fn new_order_ids(now_ms: i64) -> (String, String) {
     let date = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms)
         .unwrap_or_default()
         .format("%y%m%d%H%M");
@@ -294,91 +419,21 @@ impl Service {
         if enterprise_project_id.len() > 64 {
             return Err(ServiceError::cps("CPS.0316"));
         }
-        let vpc_id = req
-            .tenant_vpc_id
-            .clone()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ServiceError::cps("CPS.0223"))?;
-        let nics = req
-            .nics
-            .clone()
-            .filter(|n| n.len() == 1)
-            .ok_or_else(|| ServiceError::cps("CPS.0226"))?;
-        let subnet_id = nics[0]
-            .clone()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ServiceError::cps("CPS.0224"))?;
-        if !req.public_ip_present {
-            return Err(ServiceError::cps("CPS.0238"));
-        }
         let capacity = i64::from(phone_model.phone_capacity.max(1));
-        let per_ip = req.phone_count_per_ip.unwrap_or(capacity);
-        if per_ip < 1 || per_ip > capacity {
-            return Err(ServiceError::cps_msg(
-                "CPS.0238",
-                "Parameter: phone_count_per_ip is invalid.",
-            ));
-        }
-        let phone_ip_count = (capacity + per_ip - 1) / per_ip;
-        let eip_ids = req.public_ip_ids.clone().unwrap_or_default();
-        if eip_ids.len() > 1 {
-            return Err(ServiceError::cps("CPS.0253"));
-        }
-        if !eip_ids.is_empty() && count > 1 {
-            return Err(ServiceError::cps("CPS.0251"));
-        }
-        if !eip_ids.is_empty() && phone_ip_count > 1 {
-            return Err(ServiceError::cps("CPS.0252"));
-        }
-        let eip_type = match (&req.public_ip_eip_type, req.public_ip_eip_present) {
-            (Some(t), _) if EIP_TYPES.contains(&t.as_str()) => t.clone(),
-            (None, false) => "5_bgp".to_string(),
-            _ => return Err(ServiceError::cps("CPS.0239")),
-        };
-        let eip_count = if eip_ids.is_empty() {
-            req.public_ip_count.unwrap_or(1)
-        } else {
-            0
-        };
-        if eip_count < 0 || eip_count > phone_ip_count {
-            return Err(ServiceError::cps("CPS.0238"));
-        }
-        let phone_volume = req
-            .phone_data_volume
-            .as_ref()
-            .map(check_volume)
-            .transpose()?;
-        let share_volume = req
-            .server_share_data_volume
-            .as_ref()
-            .map(check_volume)
-            .transpose()?;
-        let bw = req
-            .band_width
-            .clone()
-            .ok_or_else(|| ServiceError::cps("CPS.0031"))?;
-        let share_type = bw
-            .band_width_share_type
-            .ok_or_else(|| ServiceError::cps("CPS.0034"))?;
-        if share_type != 0 && share_type != 1 {
-            return Err(ServiceError::cps("CPS.0034"));
-        }
-        let charge_mode = bw
-            .band_width_charge_mode
-            .ok_or_else(|| ServiceError::cps("CPS.0035"))?;
-        if charge_mode != 0 && charge_mode != 1 {
-            return Err(ServiceError::cps("CPS.0035"));
-        }
-        let bw_id = bw.band_width_id.clone().filter(|s| !s.is_empty());
-        let bw_size = match (&bw_id, bw.band_width_size) {
-            (Some(_), _) => 0,
-            (None, Some(s)) if (1..=2000).contains(&s) => s,
-            (None, _) => return Err(ServiceError::cps("CPS.0036")),
-        };
-        if share_type == 1 && bw_id.is_none() {
-            // A shared ("whole") bandwidth is bought separately and referenced by id.
-            return Err(ServiceError::cps("CPS.0032"));
-        }
+        let NetworkPlan {
+            vpc_id,
+            subnet_id,
+            per_ip,
+            eip_ids,
+            eip_type,
+            eip_count,
+            phone_volume,
+            share_volume,
+            share_type,
+            charge_mode,
+            bw_id,
+            bw_size,
+        } = check_network(req, capacity, count)?;
         let az = req
             .availability_zone
             .clone()
@@ -476,10 +531,12 @@ impl Service {
                     self.create_bandwidth(
                         &mut tx,
                         &caller.project_id,
-                        &format!("bandwidth-{}", &server_id[..8]),
-                        bw_size,
-                        charge_mode,
-                        share_type,
+                        crate::network::BandwidthSpec {
+                            name: &format!("bandwidth-{}", &server_id[..8]),
+                            size: bw_size,
+                            charge_mode,
+                            share_type,
+                        },
                         now,
                     )
                     .await?
@@ -529,10 +586,12 @@ impl Service {
                 None => {
                     self.allocate_eips(
                         &mut tx,
-                        &caller.project_id,
-                        server_id,
-                        &band_width_id,
-                        &eip_type,
+                        &crate::network::EipTarget {
+                            project_id: &caller.project_id,
+                            server_id,
+                            band_width_id: &band_width_id,
+                            eip_type: &eip_type,
+                        },
                         eip_count as usize,
                         now,
                     )

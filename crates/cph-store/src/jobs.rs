@@ -10,7 +10,7 @@ use crate::servers::placeholders;
 use crate::{AnyConnection, Backend, Result};
 use sqlx::{AssertSqlSafe, Row};
 
-const COLS: &str = "job_id, project_id, request_id, kind, phone_id, server_id, encode_server_id, node_id, lock_key, \
+pub(crate) const COLS: &str = "job_id, project_id, request_id, kind, phone_id, server_id, encode_server_id, node_id, lock_key, \
     payload, state, status, lease_owner, lease_until, attempts, error_code, error_msg, execute_msg, seq, created_at, \
     begin_time, end_time";
 
@@ -298,4 +298,24 @@ pub async fn next_lease_expiry(c: &mut AnyConnection) -> Result<Option<i64>> {
             .await?
             .try_get::<Option<i64>, _>(0)?,
     )
+}
+
+/// (finished, total) jobs of one request.
+pub async fn progress(
+    c: &mut AnyConnection,
+    project_id: &str,
+    request_id: &str,
+) -> Result<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END), 0) AS done, COUNT(*) AS total \
+         FROM jobs WHERE project_id = $1 AND request_id = $2",
+    )
+    .bind(project_id)
+    .bind(request_id)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok((
+        row.try_get::<i64, _>("done")?,
+        row.try_get::<i64, _>("total")?,
+    ))
 }

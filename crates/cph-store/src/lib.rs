@@ -13,7 +13,9 @@
 
 pub mod iam;
 pub mod jobs;
+pub mod lifecycle;
 mod migrate;
+pub mod netops;
 pub mod network;
 pub mod phones;
 mod rows;

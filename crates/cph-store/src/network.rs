@@ -20,7 +20,7 @@ pub struct Vpc {
     pub updated_at: i64,
 }
 
-fn vpc(r: &AnyRow) -> Result<Vpc> {
+pub(crate) fn vpc(r: &AnyRow) -> Result<Vpc> {
     Ok(Vpc {
         vpc_id: s(r, "vpc_id")?,
         project_id: s(r, "project_id")?,
@@ -34,7 +34,7 @@ fn vpc(r: &AnyRow) -> Result<Vpc> {
     })
 }
 
-const VPC_COLS: &str = "vpc_id, project_id, name, cidr, description, enterprise_project_id, is_default, created_at, updated_at";
+pub(crate) const VPC_COLS: &str = "vpc_id, project_id, name, cidr, description, enterprise_project_id, is_default, created_at, updated_at";
 
 pub async fn insert_vpc(c: &mut AnyConnection, v: &Vpc) -> Result<()> {
     sqlx::query(AssertSqlSafe(format!(
@@ -103,10 +103,10 @@ pub struct Subnet {
     pub updated_at: i64,
 }
 
-const SUBNET_COLS: &str = "subnet_id, project_id, vpc_id, name, cidr, gateway_ip, description, availability_zone, \
+pub(crate) const SUBNET_COLS: &str = "subnet_id, project_id, vpc_id, name, cidr, gateway_ip, description, availability_zone, \
     dhcp_enable, primary_dns, secondary_dns, is_default, created_at, updated_at";
 
-fn subnet(r: &AnyRow) -> Result<Subnet> {
+pub(crate) fn subnet(r: &AnyRow) -> Result<Subnet> {
     Ok(Subnet {
         subnet_id: s(r, "subnet_id")?,
         project_id: s(r, "project_id")?,
@@ -289,7 +289,7 @@ pub struct Keypair {
     pub created_at: i64,
 }
 
-fn keypair(r: &AnyRow) -> Result<Keypair> {
+pub(crate) fn keypair(r: &AnyRow) -> Result<Keypair> {
     Ok(Keypair {
         project_id: s(r, "project_id")?,
         name: s(r, "name")?,

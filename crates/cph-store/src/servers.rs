@@ -4,7 +4,7 @@ use crate::rows::{ServerRow, i, s};
 use crate::{AnyConnection, Result, StoreError, like_escape};
 use sqlx::{AssertSqlSafe, Row};
 
-const COLS: &str = "server_id, project_id, server_name, server_model_name, phone_model_name, image_id, \
+pub(crate) const COLS: &str = "server_id, project_id, server_name, server_model_name, phone_model_name, image_id, \
     keypair_name, status, vpc_id, subnet_id, server_ip, host_id, order_id, product_id, charging_mode, \
     availability_zone, network_version, enterprise_project_id, band_width_id, phone_count_per_ip, ports, \
     phone_data_volume, share_data_volume, expires_at, auto_renew, created_at, updated_at";

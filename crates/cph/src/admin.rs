@@ -1,6 +1,6 @@
 //! `cph admin`: identities, keys, grants and host capacity, on the server's store.
 
-use crate::config::{CommonArgs, resolve_common};
+use crate::config::CommonArgs;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -56,6 +56,28 @@ pub enum AdminCommand {
     Capacity {
         #[command(subcommand)]
         cmd: CapacityCmd,
+    },
+    /// Shared bandwidths, which purchases reference by id.
+    Bandwidth {
+        #[command(subcommand)]
+        cmd: BandwidthCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BandwidthCmd {
+    /// Create a shared bandwidth in a project.
+    Create {
+        /// Project id.
+        #[arg(long)]
+        project_id: String,
+        /// Size in Mbit/s.
+        #[arg(long)]
+        size: i64,
+        /// 0 charged by bandwidth, 1 by traffic.
+        #[arg(long, default_value_t = 0)]
+        charge_mode: i64,
+        name: String,
     },
 }
 
@@ -124,12 +146,11 @@ pub enum CapacityCmd {
 }
 
 pub async fn run(a: AdminArgs) -> anyhow::Result<()> {
-    let (data_dir, database_url, _file) = resolve_common(&a.common)?;
-    let mut serve = crate::config::ServeArgs::default();
-    serve.common = a.common.clone();
-    let mut r = crate::config::resolve(&serve)?;
-    r.data_dir = data_dir;
-    r.database_url = database_url;
+    let serve = crate::config::ServeArgs {
+        common: a.common.clone(),
+        ..Default::default()
+    };
+    let r = crate::config::resolve(&serve)?;
     let svc = crate::serve::build_service(&r).await?;
     let out = match a.command {
         AdminCommand::Domain {
@@ -240,6 +261,20 @@ pub async fn run(a: AdminArgs) -> anyhow::Result<()> {
                     .map(|(m, c, u)| json!({"server_model_name": m, "capacity": c, "in_use": u}))
                     .collect::<Vec<_>>()
             )
+        }
+        AdminCommand::Bandwidth {
+            cmd:
+                BandwidthCmd::Create {
+                    project_id,
+                    size,
+                    charge_mode,
+                    name,
+                },
+        } => {
+            let b = svc
+                .admin_create_shared_bandwidth(&project_id, &name, size, charge_mode)
+                .await?;
+            json!({"band_width_id": b.band_width_id, "band_width_name": b.name, "band_width_size": b.size, "band_width_share_type": b.share_type, "project_id": b.project_id})
         }
     };
     println!("{}", serde_json::to_string_pretty(&out)?);

@@ -22,6 +22,7 @@ pub struct FileConfig {
     pub job_max_attempts: Option<i64>,
     pub job_concurrency: Option<usize>,
     pub job_timeout_secs: Option<u64>,
+    pub expiry_interval_secs: Option<u64>,
     pub catalog_file: Option<PathBuf>,
     pub log: Option<String>,
 }
@@ -74,6 +75,9 @@ pub struct ServeArgs {
     pub job_concurrency: Option<usize>,
     #[arg(long, env = "CPH_JOB_TIMEOUT_SECS")]
     pub job_timeout_secs: Option<u64>,
+    /// Seconds between passes that renew or freeze servers whose charging period ended.
+    #[arg(long, env = "CPH_EXPIRY_INTERVAL_SECS")]
+    pub expiry_interval_secs: Option<u64>,
     /// A catalog file (server_models, phone_models, phone_images) replacing the built-in one.
     #[arg(long, env = "CPH_CATALOG_FILE")]
     pub catalog_file: Option<PathBuf>,
@@ -99,6 +103,7 @@ pub struct Resolved {
     pub job_max_attempts: i64,
     pub job_concurrency: usize,
     pub job_timeout_secs: u64,
+    pub expiry_interval_secs: u64,
     pub catalog_file: Option<PathBuf>,
     pub log: String,
 }
@@ -170,6 +175,10 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<Resolved> {
         job_max_attempts: a.job_max_attempts.or(f.job_max_attempts).unwrap_or(3),
         job_concurrency: a.job_concurrency.or(f.job_concurrency).unwrap_or(10_000),
         job_timeout_secs: a.job_timeout_secs.or(f.job_timeout_secs).unwrap_or(600),
+        expiry_interval_secs: a
+            .expiry_interval_secs
+            .or(f.expiry_interval_secs)
+            .unwrap_or(30),
         catalog_file: a.catalog_file.clone().or(f.catalog_file),
         log: a.log.clone().or(f.log).unwrap_or_else(|| "info".into()),
     })

@@ -40,6 +40,7 @@ pub async fn build_service(r: &Resolved) -> anyhow::Result<Service> {
         job_max_attempts: r.job_max_attempts.max(1),
         job_concurrency: r.job_concurrency.max(1),
         job_timeout: Duration::from_secs(r.job_timeout_secs.max(1)),
+        expiry_interval: Duration::from_secs(r.expiry_interval_secs.max(1)),
         token_key: token_key(&r.data_dir)?,
         default_host_capacity: r.default_host_capacity,
         ..ServiceConfig::default()
@@ -91,7 +92,7 @@ fn rand_byte() -> u8 {
 }
 
 fn hex_decode(s: &str) -> anyhow::Result<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         anyhow::bail!("odd length");
     }
     (0..s.len())

@@ -19,12 +19,14 @@ pub async fn list(
         .service
         .list_phones(
             &ctx.caller,
-            q.offset.as_deref(),
-            q.limit.as_deref(),
-            q.phone_name.as_deref(),
-            q.server_id.as_deref(),
-            q.status.as_deref(),
-            q.r#type.as_deref(),
+            &cph_service::phones::PhoneListQuery {
+                offset: q.offset.as_deref(),
+                limit: q.limit.as_deref(),
+                phone_name: q.phone_name.as_deref(),
+                server_id: q.server_id.as_deref(),
+                status: q.status.as_deref(),
+                phone_type: q.r#type.as_deref(),
+            },
         )
         .await?;
     Ok(Json(w::ListCloudPhonesResponse {

@@ -8,9 +8,13 @@ use sqlx::{AssertSqlSafe, Connection};
 use std::future::Future;
 
 mod cases;
+mod lifecycle_cases;
+mod netops_cases;
+mod tag_cases;
 
 fn pg_admin_url() -> String {
-    std::env::var("CPH_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CPH_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A store on a fresh database of `backend`, and a guard that removes it.
@@ -40,8 +44,13 @@ impl Fresh {
                 let name = format!("cph_store_{tag}");
                 let mut c = sqlx::AnyConnection::connect(&admin)
                     .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for the storage suite: {e}"));
-                sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut c).await.unwrap();
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL at {admin} is required for the storage suite: {e}")
+                    });
+                sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
                 let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
                 let url = format!("{base}/{name}");
                 Fresh {
@@ -57,10 +66,12 @@ impl Fresh {
         self.store.close().await;
         if let Some((admin, name)) = self.cleanup {
             let mut c = sqlx::AnyConnection::connect(&admin).await.unwrap();
-            sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                .execute(&mut c)
-                .await
-                .unwrap();
+            sqlx::query(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut c)
+            .await
+            .unwrap();
         }
         if let Some(d) = self._dir {
             let _ = std::fs::remove_dir_all(d);
