@@ -50,10 +50,18 @@ impl Clock for ManualClock {
 
 /// Formats epoch milliseconds as the reference's UTC time format, `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_utc(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    use chrono::{Datelike, Timelike};
+    let t = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
+    // Formatted by hand: this runs for every time field of every listed resource.
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 #[cfg(test)]
@@ -63,6 +71,8 @@ mod tests {
     #[test]
     fn formats_reference_style() {
         assert_eq!(format_utc(1_510_403_576_000), "2017-11-11T12:32:56Z");
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(1_709_208_000_999), "2024-02-29T12:00:00Z");
     }
 
     #[test]

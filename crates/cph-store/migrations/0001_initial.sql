@@ -197,7 +197,7 @@ CREATE TABLE phones (
     created_at        BIGINT NOT NULL,
     updated_at        BIGINT NOT NULL
 );
-CREATE INDEX phones_project ON phones (project_id, created_at, server_id, slot);
+CREATE INDEX phones_project ON phones (project_id, created_at DESC, server_id, slot);
 CREATE INDEX phones_server ON phones (server_id, slot);
 
 CREATE TABLE encode_servers (

@@ -43,7 +43,7 @@ pub async fn insert(c: &mut AnyConnection, jobs: &[NewJob], now: i64) -> Result<
     .try_get(0)?;
     let first = last - n + 1;
     let mut k = 0i64;
-    for chunk in jobs.chunks(400) {
+    for chunk in jobs.chunks(crate::IN_CHUNK / 15) {
         let sql = format!(
             "INSERT INTO jobs (job_id, project_id, request_id, kind, phone_id, server_id, encode_server_id, lock_key, \
              payload, state, status, attempts, seq, created_at, begin_time) VALUES {}",
@@ -171,7 +171,7 @@ pub async fn renew(
     lease_until: i64,
 ) -> Result<u64> {
     let mut n = 0;
-    for chunk in job_ids.chunks(500) {
+    for chunk in job_ids.chunks(crate::IN_CHUNK) {
         let ph = placeholders(3, chunk.len());
         let mut q = sqlx::query(AssertSqlSafe(format!(
             "UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND state = 'running' AND job_id IN ({ph})"

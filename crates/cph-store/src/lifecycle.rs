@@ -41,7 +41,7 @@ pub async fn get_order(c: &mut AnyConnection, order_id: &str) -> Result<Option<O
 /// Orders among `ids` (unknown ids are absent from the result).
 pub async fn get_orders(c: &mut AnyConnection, ids: &[String]) -> Result<Vec<Order>> {
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(crate::IN_CHUNK) {
         let ph = placeholders(1, chunk.len());
         let mut q = sqlx::query(AssertSqlSafe(format!(
             "SELECT {ORDER_COLS} FROM orders WHERE order_id IN ({ph})"
@@ -62,7 +62,7 @@ pub async fn unfinished_jobs_on(
     lock_keys: &[String],
 ) -> Result<Vec<JobRow>> {
     let mut out = Vec::new();
-    for chunk in lock_keys.chunks(500) {
+    for chunk in lock_keys.chunks(crate::IN_CHUNK) {
         let ph = placeholders(1, chunk.len());
         let mut q = sqlx::query(AssertSqlSafe(format!(
             "SELECT {} FROM jobs WHERE state <> 'done' AND lock_key IN ({ph}) ORDER BY seq",
@@ -101,7 +101,7 @@ pub async fn fail_queued(
     now: i64,
 ) -> Result<u64> {
     let mut n = 0;
-    for chunk in job_ids.chunks(500) {
+    for chunk in job_ids.chunks(crate::IN_CHUNK) {
         let ph = placeholders(4, chunk.len());
         let mut q = sqlx::query(AssertSqlSafe(format!(
             "UPDATE jobs SET state = 'done', status = -1, error_code = $1, error_msg = $2, end_time = $3 \
@@ -176,7 +176,7 @@ pub async fn set_enterprise_project(
 
 /// Releases EIPs from their server; they stay the project's, free to be bound again.
 pub async fn unbind_eips(c: &mut AnyConnection, eip_ids: &[String]) -> Result<()> {
-    for chunk in eip_ids.chunks(500) {
+    for chunk in eip_ids.chunks(crate::IN_CHUNK) {
         let ph = placeholders(1, chunk.len());
         let mut q = sqlx::query(AssertSqlSafe(format!(
             "UPDATE eips SET server_id = '', band_width_id = '' WHERE eip_id IN ({ph})"
@@ -265,7 +265,7 @@ pub async fn set_expiry(
 /// Freezes servers (status 8) and all their phones (status 6). Returns (servers, phones) changed.
 pub async fn freeze(c: &mut AnyConnection, server_ids: &[String], now: i64) -> Result<(u64, u64)> {
     let (mut ns, mut np) = (0, 0);
-    for chunk in server_ids.chunks(500) {
+    for chunk in server_ids.chunks(crate::IN_CHUNK) {
         let ph = placeholders(2, chunk.len());
         let mut q = sqlx::query(AssertSqlSafe(format!(
             "UPDATE servers SET status = 8, updated_at = $1 WHERE status <> 8 AND server_id IN ({ph})"

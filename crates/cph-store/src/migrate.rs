@@ -4,7 +4,10 @@ use crate::{Result, Store};
 use sqlx::{AssertSqlSafe, Row};
 
 /// (version, SQL). Append only; never edit a released migration.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_phone_counts.sql")),
+];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     let mut tx = store.write().await?;

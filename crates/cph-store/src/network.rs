@@ -243,7 +243,7 @@ pub async fn allocate_ips(
     ips: &[(String, &str, String)],
     now: i64,
 ) -> Result<()> {
-    for chunk in ips.chunks(400) {
+    for chunk in ips.chunks(crate::IN_CHUNK / 6) {
         let sql = format!(
             "INSERT INTO ip_allocations (subnet_id, ip, owner_type, owner_id, project_id, created_at) VALUES {}",
             crate::values_placeholders(chunk.len(), 6)
@@ -265,7 +265,7 @@ pub async fn allocate_ips(
 
 /// Frees every address held by the given owners.
 pub async fn release_ips(c: &mut AnyConnection, owner_ids: &[String]) -> Result<()> {
-    for chunk in owner_ids.chunks(500) {
+    for chunk in owner_ids.chunks(crate::IN_CHUNK) {
         let ph = placeholders(1, chunk.len());
         let mut q = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM ip_allocations WHERE owner_id IN ({ph})"

@@ -10,9 +10,70 @@ const SELECT: &str = "SELECT p.phone_id, p.project_id, p.server_id, p.phone_name
     p.custom_properties, p.created_at, p.updated_at, s.availability_zone, s.order_id, s.product_id, s.host_id \
     FROM phones p JOIN servers s ON s.server_id = p.server_id";
 
+/// The columns of a phone page, in the order `decode_page` reads them.
+const PAGE_COLS: &str = "SELECT p.phone_id, p.project_id, p.server_id, p.phone_name, p.phone_model_name, p.image_id, \
+    p.status, p.phone_type, p.imei, p.traffic_type, p.volume_mode, p.phone_ip, p.slot, p.properties, \
+    p.custom_properties, p.created_at, p.updated_at, s.availability_zone, s.order_id, s.product_id, s.host_id \
+    FROM phones p JOIN servers s ON s.server_id = p.server_id";
+const AGG_COLS: &str = "phone_id, project_id, server_id, phone_name, phone_model_name, image_id, status, phone_type, \
+    imei, traffic_type, volume_mode, phone_ip, slot, properties, custom_properties, created_at, updated_at, \
+    availability_zone, order_id, product_id, host_id";
+
+/// Decodes a JSON array of phone rows (arrays in `AGG_COLS` order).
+fn decode_page(text: &str) -> Result<Vec<PhoneRow>> {
+    let rows: Vec<Vec<serde_json::Value>> =
+        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("phone page: {e}")))?;
+    let bad = |what: &str| StoreError::Corrupt(format!("phone page: bad {what}"));
+    rows.into_iter()
+        .map(|r| {
+            if r.len() != 21 {
+                return Err(bad("row width"));
+            }
+            let s = |k: usize| {
+                r[k].as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("text column"))
+            };
+            let i = |k: usize| r[k].as_i64().ok_or_else(|| bad("integer column"));
+            let i32c =
+                |k: usize| i(k).and_then(|v| i32::try_from(v).map_err(|_| bad("integer range")));
+            Ok(PhoneRow {
+                phone_id: s(0)?,
+                project_id: s(1)?,
+                server_id: s(2)?,
+                phone_name: s(3)?,
+                phone_model_name: s(4)?,
+                image_id: s(5)?,
+                status: i32c(6)?,
+                phone_type: i32c(7)?,
+                imei: s(8)?,
+                traffic_type: s(9)?,
+                volume_mode: i32c(10)?,
+                phone_ip: s(11)?,
+                slot: i(12)?,
+                properties: s(13)?,
+                custom_properties: s(14)?,
+                created_at: i(15)?,
+                updated_at: i(16)?,
+                availability_zone: s(17)?,
+                order_id: s(18)?,
+                product_id: s(19)?,
+                host_id: s(20)?,
+            })
+        })
+        .collect()
+}
+
 /// Inserts phones in multi-row statements.
 pub async fn insert_many(c: &mut AnyConnection, phones: &[PhoneRow]) -> Result<()> {
-    for chunk in phones.chunks(400) {
+    let mut per_project: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for p in phones {
+        *per_project.entry(p.project_id.as_str()).or_default() += 1;
+    }
+    for (project, n) in per_project {
+        bump_count(c, project, n).await?;
+    }
+    for chunk in phones.chunks(crate::IN_CHUNK / 17) {
         let sql = format!(
             "INSERT INTO phones (phone_id, project_id, server_id, phone_name, phone_model_name, image_id, status, \
              phone_type, imei, traffic_type, volume_mode, phone_ip, slot, properties, custom_properties, created_at, updated_at) VALUES {}",
@@ -73,18 +134,22 @@ pub async fn get_many(
     project_id: &str,
     ids: &[String],
 ) -> Result<Vec<PhoneRow>> {
+    // Look up by primary key only and check the project here: with the project in the WHERE
+    // clause a planner may prefer the (project_id, …) indexes and scan the whole project.
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let ph = placeholders(2, chunk.len());
+    for chunk in ids.chunks(crate::IN_CHUNK) {
+        let ph = placeholders(1, chunk.len());
         let mut q = sqlx::query(AssertSqlSafe(format!(
-            "{SELECT} WHERE p.project_id = $1 AND p.phone_id IN ({ph})"
-        )))
-        .bind(project_id);
+            "{SELECT} WHERE p.phone_id IN ({ph})"
+        )));
         for id in chunk {
             q = q.bind(id.clone());
         }
         for r in q.fetch_all(&mut *c).await? {
-            out.push(PhoneRow::from_row(&r)?);
+            let p = PhoneRow::from_row(&r)?;
+            if p.project_id == project_id {
+                out.push(p);
+            }
         }
     }
     Ok(out)
@@ -140,32 +205,56 @@ pub async fn list(
         iargs.push(i64::from(t));
         cond.push_str(&format!(" AND p.phone_type = ${}", base + iargs.len()));
     }
-    let count_sql = format!("SELECT COUNT(*) FROM phones p WHERE {cond}");
-    let mut q = sqlx::query(AssertSqlSafe(count_sql));
-    for a in &sargs {
-        q = q.bind(a.clone());
-    }
-    for a in &iargs {
-        q = q.bind(*a);
-    }
-    let total: i64 = q.fetch_one(&mut *c).await?.try_get(0)?;
+    let unfiltered = sargs.len() == 1 && iargs.is_empty();
+    let total: i64 = if unfiltered {
+        count_of_project(c, project_id).await?
+    } else {
+        let count_sql = format!("SELECT COUNT(*) FROM phones p WHERE {cond}");
+        let mut q = sqlx::query(AssertSqlSafe(count_sql));
+        for a in &sargs {
+            q = q.bind(a.clone());
+        }
+        for a in &iargs {
+            q = q.bind(*a);
+        }
+        q.fetch_one(&mut *c).await?.try_get(0)?
+    };
     let n = sargs.len() + iargs.len();
-    let mut q = sqlx::query(AssertSqlSafe(format!(
-        "{SELECT} WHERE {cond} ORDER BY p.created_at DESC, p.server_id, p.slot LIMIT ${} OFFSET ${}",
+    // The page comes back as ONE row holding a JSON array of rows: per-row overhead of the
+    // driver (a channel hop and value copies per row on SQLite) dominated the cost of a page.
+    let page = format!(
+        "{PAGE_COLS} WHERE {cond} ORDER BY p.created_at DESC, p.server_id, p.slot LIMIT ${} OFFSET ${}",
         n + 1,
         n + 2
-    )));
+    );
+    let sql = if c.backend_name().eq_ignore_ascii_case("postgresql") {
+        format!(
+            "SELECT COALESCE(json_agg(json_build_array({AGG_COLS}))::text, '[]') FROM ({page}) AS page"
+        )
+    } else {
+        format!("SELECT json_group_array(json_array({AGG_COLS})) FROM ({page}) AS page")
+    };
+    let mut q = sqlx::query(AssertSqlSafe(sql));
     for a in &sargs {
         q = q.bind(a.clone());
     }
     for a in &iargs {
         q = q.bind(*a);
     }
-    let rows = q.bind(limit).bind(offset).fetch_all(&mut *c).await?;
-    let phones = rows
-        .iter()
-        .map(PhoneRow::from_row)
-        .collect::<Result<Vec<_>>>()?;
+    let text: String = q
+        .bind(limit)
+        .bind(offset)
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
+    let mut phones = decode_page(&text)?;
+    // Aggregation need not keep the subquery's order: restore it.
+    phones.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| a.server_id.cmp(&b.server_id))
+            .then_with(|| a.slot.cmp(&b.slot))
+    });
     Ok((phones, total))
 }
 
@@ -281,11 +370,47 @@ pub async fn set_traffic_type(
 
 /// Replaces the phones of a server (server change: phones are recreated).
 pub async fn delete_of_server(c: &mut AnyConnection, server_id: &str) -> Result<u64> {
+    let rows = sqlx::query(
+        "SELECT project_id, COUNT(*) AS n FROM phones WHERE server_id = $1 GROUP BY project_id",
+    )
+    .bind(server_id)
+    .fetch_all(&mut *c)
+    .await?;
+    for r in &rows {
+        let project: String = r.try_get("project_id")?;
+        let n: i64 = r.try_get("n")?;
+        bump_count(c, &project, -n).await?;
+    }
     Ok(sqlx::query("DELETE FROM phones WHERE server_id = $1")
         .bind(server_id)
         .execute(&mut *c)
         .await?
         .rows_affected())
+}
+
+/// Adds `delta` to a project's phone count.
+async fn bump_count(c: &mut AnyConnection, project_id: &str, delta: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO project_phone_counts (project_id, phones) VALUES ($1, $2) \
+         ON CONFLICT (project_id) DO UPDATE SET phones = project_phone_counts.phones + excluded.phones",
+    )
+    .bind(project_id)
+    .bind(delta)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// How many phones a project has (kept by inserts and deletes).
+pub async fn count_of_project(c: &mut AnyConnection, project_id: &str) -> Result<i64> {
+    let row = sqlx::query("SELECT phones FROM project_phone_counts WHERE project_id = $1")
+        .bind(project_id)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<i64, _>(0)?,
+        None => 0,
+    })
 }
 
 /// Phones left in a transitional status (crash recovery looks at these).

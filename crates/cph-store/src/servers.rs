@@ -135,7 +135,7 @@ pub async fn get_many(
     ids: &[String],
 ) -> Result<Vec<ServerRow>> {
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(crate::IN_CHUNK) {
         let ph = placeholders(2, chunk.len());
         let mut q = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLS} FROM servers WHERE project_id = $1 AND server_id IN ({ph})"

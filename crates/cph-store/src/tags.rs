@@ -176,7 +176,7 @@ pub async fn of_resources(
     resource_ids: &[String],
 ) -> Result<Vec<TagRow>> {
     let mut out = Vec::new();
-    for chunk in resource_ids.chunks(500) {
+    for chunk in resource_ids.chunks(crate::IN_CHUNK) {
         let ph = crate::servers::placeholders(2, chunk.len());
         let mut q = sqlx::query(AssertSqlSafe(format!(
             "SELECT resource_id, tag_key, tag_value FROM tags WHERE resource_type = $1 \

@@ -131,6 +131,27 @@ async fn phones_list_filter_rename_and_status() {
                 .unwrap()
                 .is_empty()
         );
+        assert_eq!(phones::count_of_project(&mut c, "p1").await.unwrap(), 450);
+        assert_eq!(phones::count_of_project(&mut c, "p2").await.unwrap(), 0);
+        // Pages come back in order: newest first, then by server and slot.
+        let (page, _) = phones::list(&mut c, "p1", &Default::default(), 198, 5)
+            .await
+            .unwrap();
+        assert_eq!(
+            page.iter().map(|p| p.slot).collect::<Vec<_>>(),
+            [198, 199, 200, 201, 202]
+        );
+        drop(c);
+        // Deleting a server's phones keeps the project's count (the unfiltered total) true.
+        let mut tx = store.write().await.unwrap();
+        assert_eq!(phones::delete_of_server(&mut tx, "s1").await.unwrap(), 450);
+        tx.commit().await.unwrap();
+        let mut c = store.read().await.unwrap();
+        assert_eq!(phones::count_of_project(&mut c, "p1").await.unwrap(), 0);
+        let (page, total) = phones::list(&mut c, "p1", &Default::default(), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!((page.len(), total), (0, 0));
     })
     .await;
 }
