@@ -202,8 +202,16 @@ impl Service {
             limit,
         )
         .await?;
+        // The common start effect (a phone enters a transitional status) in one statement per status.
+        let mut by_status: BTreeMap<i32, Vec<String>> = BTreeMap::new();
         for j in &jobs {
+            if let (Some(st), Some(id)) = (start_phone_status(j), &j.phone_id) {
+                by_status.entry(st.code()).or_default().push(id.clone());
+            }
             start_effects(&mut tx, j, now).await?;
+        }
+        for (st, ids) in &by_status {
+            cph_store::phones::set_status_many(&mut tx, ids, *st, now).await?;
         }
         tx.commit().await.map_err(cph_store::StoreError::from)?;
         Ok(jobs)
@@ -241,7 +249,37 @@ impl Service {
     async fn commit_outcomes(&self, batch: &[Done]) -> Result<()> {
         let now = self.now_ms();
         let mut tx = self.store().write().await?;
-        for (job, outcome) in batch {
+        // Successes whose only effect is a phone status are recorded in bulk.
+        let (simple, rest): (Vec<&Done>, Vec<&Done>) = batch
+            .iter()
+            .partition(|(j, o)| simple_success_status(j, o).is_some());
+        if !simple.is_empty() {
+            let ids: Vec<String> = simple.iter().map(|(j, _)| j.job_id.clone()).collect();
+            let finished: HashSet<String> = cph_store::jobs::finish_many(
+                &mut tx,
+                &ids,
+                &self.inner.instance_id,
+                &succeeded(),
+                now,
+            )
+            .await?
+            .into_iter()
+            .collect();
+            let mut by_status: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+            for (j, o) in &simple {
+                if !finished.contains(&j.job_id) {
+                    tracing::warn!(job_id = %j.job_id, "lease lost before completion; outcome dropped");
+                    continue;
+                }
+                if let (Some(st), Some(id)) = (simple_success_status(j, o), &j.phone_id) {
+                    by_status.entry(st.code()).or_default().push(id.clone());
+                }
+            }
+            for (st, ids) in &by_status {
+                cph_store::phones::set_status_many(&mut tx, ids, *st, now).await?;
+            }
+        }
+        for (job, outcome) in rest {
             if cph_store::jobs::finish(&mut tx, &job.job_id, &self.inner.instance_id, outcome, now)
                 .await?
             {
@@ -562,17 +600,51 @@ pub(crate) fn spec_of(
     }
 }
 
-/// Status changes when a job starts.
-async fn start_effects(c: &mut AnyConnection, j: &JobRow, now: i64) -> Result<()> {
-    let phone_status = match j.kind.as_str() {
+/// The transitional status a phone job puts its phone in when it starts (written in bulk by the
+/// claimer).
+fn start_phone_status(j: &JobRow) -> Option<PhoneStatus> {
+    match j.kind.as_str() {
         kind::PHONE_RESTART => Some(PhoneStatus::Restarting),
         kind::PHONE_RESET => Some(PhoneStatus::Resetting),
         kind::PHONE_STOP => Some(PhoneStatus::Stopping),
         _ => None,
-    };
-    if let (Some(st), Some(id)) = (phone_status, &j.phone_id) {
-        cph_store::phones::set_status(c, id, st.code(), now).await?;
     }
+}
+
+/// A plain success outcome.
+fn succeeded() -> Outcome {
+    Outcome {
+        status: JobStatus::Succeeded.code(),
+        error_code: None,
+        error_msg: None,
+        execute_msg: None,
+    }
+}
+
+/// For a plain success whose only effect is to set its phone's status (a stop, a create, a
+/// restart without a new image or properties), that status. `None` for everything else, which
+/// goes through [`finish_effects`].
+fn simple_success_status(j: &JobRow, o: &Outcome) -> Option<PhoneStatus> {
+    if o.status != JobStatus::Succeeded.code() || o.error_code.is_some() || o.execute_msg.is_some()
+    {
+        return None;
+    }
+    j.phone_id.as_ref()?;
+    match j.kind.as_str() {
+        kind::PHONE_STOP => Some(PhoneStatus::Stopped),
+        kind::PHONE_CREATE => Some(PhoneStatus::Running),
+        kind::PHONE_RESTART => {
+            let payload: Value = serde_json::from_str(&j.payload).unwrap_or(Value::Null);
+            let plain = payload.get("image_id").and_then(Value::as_str).is_none()
+                && payload.get("property").and_then(Value::as_object).is_none();
+            plain.then_some(PhoneStatus::Running)
+        }
+        _ => None,
+    }
+}
+
+/// Status changes when a job starts, besides the phone status of [`start_phone_status`].
+async fn start_effects(c: &mut AnyConnection, j: &JobRow, now: i64) -> Result<()> {
     if j.kind == kind::SERVER_RESTART
         && let Some(sid) = &j.server_id
     {

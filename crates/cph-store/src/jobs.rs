@@ -319,3 +319,36 @@ pub async fn progress(
         row.try_get::<i64, _>("total")?,
     ))
 }
+
+/// Marks many jobs done with one outcome, each only if `owner` still holds it. Returns the ids
+/// that were finished (the others lost their lease).
+pub async fn finish_many(
+    c: &mut AnyConnection,
+    job_ids: &[String],
+    owner: &str,
+    o: &Outcome,
+    now: i64,
+) -> Result<Vec<String>> {
+    let mut done = Vec::with_capacity(job_ids.len());
+    for chunk in job_ids.chunks(crate::IN_CHUNK) {
+        let ph = placeholders(7, chunk.len());
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE jobs SET state = 'done', status = $1, error_code = $2, error_msg = $3, execute_msg = $4, \
+             end_time = $5, lease_owner = NULL, lease_until = NULL \
+             WHERE state = 'running' AND lease_owner = $6 AND job_id IN ({ph}) RETURNING job_id"
+        )))
+        .bind(i64::from(o.status))
+        .bind(o.error_code.clone())
+        .bind(o.error_msg.clone())
+        .bind(o.execute_msg.clone())
+        .bind(now)
+        .bind(owner);
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            done.push(r.try_get::<String, _>(0)?);
+        }
+    }
+    Ok(done)
+}

@@ -461,3 +461,25 @@ pub async fn settle_orphans(c: &mut AnyConnection, now: i64) -> Result<u64> {
     .await?
     .rows_affected())
 }
+
+/// Sets the status of many phones at once.
+pub async fn set_status_many(
+    c: &mut AnyConnection,
+    phone_ids: &[String],
+    status: i32,
+    now: i64,
+) -> Result<()> {
+    for chunk in phone_ids.chunks(crate::IN_CHUNK) {
+        let ph = placeholders(3, chunk.len());
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE phones SET status = $1, updated_at = $2 WHERE phone_id IN ({ph})"
+        )))
+        .bind(i64::from(status))
+        .bind(now);
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
