@@ -227,7 +227,6 @@ def test_restart_server_batch_with_unknown_id(client, purchase):
     assert r.count == len(server_phones(client, sid))
 
 
-@pytest.mark.xfail(reason="ShowCloudPhoneServerDetail does not return band_widths yet (API reference 5.1.2)", strict=False)
 def test_server_detail_lists_its_bandwidth(client, purchase):
     d = client.show_cloud_phone_server_detail(
         ShowCloudPhoneServerDetailRequest(server_id=purchase["resp"].server_ids[0])

@@ -91,3 +91,15 @@ pub fn job(j: &JobRow) -> w::Job {
 pub fn reshape<A: serde::Serialize, B: serde::de::DeserializeOwned>(a: &A) -> anyhow::Result<B> {
     Ok(serde_json::from_value(serde_json::to_value(a)?)?)
 }
+
+pub fn bandwidth(b: &cph_store::network::Bandwidth) -> w::Bandwidth {
+    w::Bandwidth {
+        band_width_name: b.name.clone(),
+        band_width_id: b.band_width_id.clone(),
+        band_width_size: i32::try_from(b.size).unwrap_or(i32::MAX),
+        band_width_charge_mode: Some(b.charge_mode as i32),
+        band_width_share_type: b.share_type as i32,
+        create_time: format_utc(b.created_at),
+        update_time: format_utc(b.updated_at),
+    }
+}

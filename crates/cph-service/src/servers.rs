@@ -94,6 +94,8 @@ pub struct ServerView {
     pub vpc_cidr: String,
     pub eips: Vec<Eip>,
     pub phones: Vec<PhoneRow>,
+    /// The server's bandwidth (only loaded for the detail view).
+    pub bandwidth: Option<cph_store::network::Bandwidth>,
 }
 
 const EIP_TYPES: &[&str] = &["5_telcom", "5_union", "5_bgp", "5_sbgp"];
@@ -703,12 +705,16 @@ impl Service {
         let subnet = cph_store::network::get_subnet(c, &s.project_id, &s.subnet_id).await?;
         let vpc = cph_store::network::get_vpc(c, &s.project_id, &s.vpc_id).await?;
         let eips = cph_store::network::eips_of_server(c, &s.server_id).await?;
-        let phones = if with_phones {
-            cph_store::phones::of_server(c, &s.server_id).await?
+        let (phones, bandwidth) = if with_phones {
+            (
+                cph_store::phones::of_server(c, &s.server_id).await?,
+                cph_store::network::get_bandwidth(c, &s.project_id, &s.band_width_id).await?,
+            )
         } else {
-            Vec::new()
+            (Vec::new(), None)
         };
         Ok(ServerView {
+            bandwidth,
             subnet_cidr: subnet.map(|x| x.cidr).unwrap_or_default(),
             vpc_cidr: vpc.map(|x| x.cidr).unwrap_or_default(),
             eips,

@@ -5,7 +5,6 @@ use crate::error::ApiResult;
 use crate::extract::{Ctx, JsonBody, Q};
 use axum::Json;
 use axum::extract::{Path, State};
-use cph_domain::clock::format_utc;
 use cph_wire as w;
 
 pub async fn list(
@@ -21,15 +20,7 @@ pub async fn list(
         request_id: ctx.request_id,
         band_widths: bws
             .into_iter()
-            .map(|b| w::Bandwidth {
-                band_width_name: b.name,
-                band_width_id: b.band_width_id,
-                band_width_size: i32::try_from(b.size).unwrap_or(i32::MAX),
-                band_width_charge_mode: Some(b.charge_mode as i32),
-                band_width_share_type: b.share_type as i32,
-                create_time: format_utc(b.created_at),
-                update_time: format_utc(b.updated_at),
-            })
+            .map(|b| crate::convert::bandwidth(&b))
             .collect(),
     }))
 }

@@ -117,7 +117,7 @@ pub async fn show(
         resource_project_id: base.resource_project_id,
         metadata: base.metadata,
         addresses: base.addresses,
-        band_widths: None,
+        band_widths: v.bandwidth.as_ref().map(|b| vec![convert::bandwidth(b)]),
         volumes,
         share_volume_info: share.map(|s| w::ShareVolumeInfo {
             volume_type: s.volume_type,
