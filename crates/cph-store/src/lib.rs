@@ -95,8 +95,6 @@ impl Store {
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    // Map the file instead of copying pages through read(2).
-                    conn.execute("PRAGMA mmap_size = 268435456").await?;
                     Ok(())
                 })
             }

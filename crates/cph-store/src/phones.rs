@@ -19,6 +19,17 @@ const AGG_COLS: &str = "phone_id, project_id, server_id, phone_name, phone_model
     imei, traffic_type, volume_mode, phone_ip, slot, properties, custom_properties, created_at, updated_at, \
     availability_zone, order_id, product_id, host_id";
 
+/// Wraps a `PAGE_COLS` query so that its rows come back as one JSON text (see `decode_page`).
+fn aggregated(c: &AnyConnection, page: &str) -> String {
+    if c.backend_name().eq_ignore_ascii_case("postgresql") {
+        format!(
+            "SELECT COALESCE(json_agg(json_build_array({AGG_COLS}))::text, '[]') FROM ({page}) AS page"
+        )
+    } else {
+        format!("SELECT json_group_array(json_array({AGG_COLS})) FROM ({page}) AS page")
+    }
+}
+
 /// Decodes a JSON array of phone rows (arrays in `AGG_COLS` order).
 fn decode_page(text: &str) -> Result<Vec<PhoneRow>> {
     let rows: Vec<Vec<serde_json::Value>> =
@@ -139,18 +150,17 @@ pub async fn get_many(
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(crate::IN_CHUNK) {
         let ph = placeholders(1, chunk.len());
-        let mut q = sqlx::query(AssertSqlSafe(format!(
-            "{SELECT} WHERE p.phone_id IN ({ph})"
-        )));
+        let sql = aggregated(c, &format!("{PAGE_COLS} WHERE p.phone_id IN ({ph})"));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
         for id in chunk {
             q = q.bind(id.clone());
         }
-        for r in q.fetch_all(&mut *c).await? {
-            let p = PhoneRow::from_row(&r)?;
-            if p.project_id == project_id {
-                out.push(p);
-            }
-        }
+        let text: String = q.fetch_one(&mut *c).await?.try_get(0)?;
+        out.extend(
+            decode_page(&text)?
+                .into_iter()
+                .filter(|p| p.project_id == project_id),
+        );
     }
     Ok(out)
 }
@@ -227,13 +237,7 @@ pub async fn list(
         n + 1,
         n + 2
     );
-    let sql = if c.backend_name().eq_ignore_ascii_case("postgresql") {
-        format!(
-            "SELECT COALESCE(json_agg(json_build_array({AGG_COLS}))::text, '[]') FROM ({page}) AS page"
-        )
-    } else {
-        format!("SELECT json_group_array(json_array({AGG_COLS})) FROM ({page}) AS page")
-    };
+    let sql = aggregated(c, &page);
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for a in &sargs {
         q = q.bind(a.clone());
