@@ -426,30 +426,14 @@ impl Service {
         {
             return Err(ServiceError::cps("CPS.0211"));
         }
-        let vpc = cph_store::network::get_vpc(&mut tx, &caller.project_id, &vpc_id)
-            .await?
-            .ok_or_else(|| ServiceError::cps("CPS.0223"))?;
-        let subnet = cph_store::network::get_subnet(&mut tx, &caller.project_id, &subnet_id)
-            .await?
-            .ok_or_else(|| ServiceError::cps("CPS.0224"))?;
-        if subnet.vpc_id != vpc.vpc_id {
-            return Err(ServiceError::cps("CPS.0228"));
-        }
-        if !keypair_name.is_empty()
-            && cph_store::network::get_keypair(&mut tx, &caller.project_id, &keypair_name)
-                .await?
-                .is_none()
-        {
-            return Err(ServiceError::cps("CPS.0067"));
-        }
-        if let Some(id) = &bw_id {
-            let bw = cph_store::network::get_bandwidth(&mut tx, &caller.project_id, id)
-                .await?
-                .ok_or_else(|| ServiceError::cps("CPS.0033"))?;
-            if bw.share_type != share_type {
-                return Err(ServiceError::cps("CPS.0034"));
-            }
-        }
+        let (vpc, subnet) = crate::servers::check_stored_network(
+            &mut tx,
+            &caller.project_id,
+            (&vpc_id, &subnet_id),
+            &keypair_name,
+            (bw_id.as_deref(), share_type),
+        )
+        .await?;
         let mut given_eip = None;
         if let Some(id) = eip_ids.first() {
             let e = cph_store::network::get_eip(&mut tx, &caller.project_id, id)

@@ -251,19 +251,17 @@ impl Service {
         Ok(())
     }
 
-    /// RestartCloudPhone: restarts running phones and starts stopped ones, optionally on a new
-    /// image and with new properties.
-    pub async fn restart_phones(
+    /// Checks the shared part of restart and reset requests: a non-empty phone list (`CPS.0077`)
+    /// and a known image (`CPS.0030`); parses each item's properties, collecting per-item errors.
+    #[allow(clippy::type_complexity)]
+    fn prepare_image_items(
         &self,
-        caller: &Caller,
-        request_id: &str,
         image_id: Option<&str>,
         items: Option<Vec<PhoneItem>>,
-    ) -> Result<Vec<BatchItem>> {
+    ) -> Result<(Vec<(Option<String>, Value)>, BTreeMap<usize, ServiceError>)> {
         let items = items
             .filter(|i| !i.is_empty())
             .ok_or_else(|| ServiceError::cps("CPS.0077"))?;
-        let image_id = image_id.filter(|s| !s.is_empty());
         if let Some(img) = image_id
             && self.catalog().phone_image(img).is_none()
         {
@@ -273,13 +271,7 @@ impl Service {
         let mut errors: BTreeMap<usize, ServiceError> = BTreeMap::new();
         for (n, it) in items.iter().enumerate() {
             let props = match it.property.as_deref().filter(|p| !p.is_empty()) {
-                Some(p) => match parse_properties(p) {
-                    Ok(m) => Some(m),
-                    Err(e) => {
-                        errors.insert(n, e);
-                        None
-                    }
-                },
+                Some(p) => parse_properties(p).map_err(|e| errors.insert(n, e)).ok(),
                 None => None,
             };
             prepared.push((
@@ -287,6 +279,20 @@ impl Service {
                 serde_json::json!({"image_id": image_id, "property": props}),
             ));
         }
+        Ok((prepared, errors))
+    }
+
+    /// RestartCloudPhone: restarts running phones and starts stopped ones, optionally on a new
+    /// image and with new properties.
+    pub async fn restart_phones(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        image_id: Option<&str>,
+        items: Option<Vec<PhoneItem>>,
+    ) -> Result<Vec<BatchItem>> {
+        let image_id = image_id.filter(|s| !s.is_empty());
+        let (prepared, errors) = self.prepare_image_items(image_id, items)?;
         self.phone_batch_with_errors(
             caller,
             request_id,
@@ -309,33 +315,8 @@ impl Service {
         image_id: Option<&str>,
         items: Option<Vec<PhoneItem>>,
     ) -> Result<Vec<BatchItem>> {
-        let items = items
-            .filter(|i| !i.is_empty())
-            .ok_or_else(|| ServiceError::cps("CPS.0077"))?;
         let image_id = image_id.filter(|s| !s.is_empty());
-        if let Some(img) = image_id
-            && self.catalog().phone_image(img).is_none()
-        {
-            return Err(ServiceError::cps("CPS.0030"));
-        }
-        let mut prepared = Vec::with_capacity(items.len());
-        let mut errors: BTreeMap<usize, ServiceError> = BTreeMap::new();
-        for (n, it) in items.iter().enumerate() {
-            let props = match it.property.as_deref().filter(|p| !p.is_empty()) {
-                Some(p) => match parse_properties(p) {
-                    Ok(m) => Some(m),
-                    Err(e) => {
-                        errors.insert(n, e);
-                        None
-                    }
-                },
-                None => None,
-            };
-            prepared.push((
-                it.phone_id.clone(),
-                serde_json::json!({"image_id": image_id, "property": props}),
-            ));
-        }
+        let (prepared, errors) = self.prepare_image_items(image_id, items)?;
         self.phone_batch_with_errors(
             caller,
             request_id,

@@ -186,6 +186,44 @@ pub(crate) struct NetworkPlan {
     pub bw_size: i64,
 }
 
+/// The stored-state half of [`check_network`]: the VPC and subnet exist in the caller's project
+/// and belong together (`CPS.0223`, `CPS.0224`, `CPS.0228`), the key pair exists (`CPS.0067`) and a
+/// given bandwidth exists with the requested share type (`CPS.0033`, `CPS.0034`).
+pub(crate) async fn check_stored_network(
+    c: &mut cph_store::AnyConnection,
+    project_id: &str,
+    ids: (&str, &str),
+    keypair_name: &str,
+    bandwidth: (Option<&str>, i64),
+) -> Result<(cph_store::network::Vpc, cph_store::network::Subnet)> {
+    let (vpc_id, subnet_id) = ids;
+    let vpc = cph_store::network::get_vpc(c, project_id, vpc_id)
+        .await?
+        .ok_or_else(|| ServiceError::cps("CPS.0223"))?;
+    let subnet = cph_store::network::get_subnet(c, project_id, subnet_id)
+        .await?
+        .ok_or_else(|| ServiceError::cps("CPS.0224"))?;
+    if subnet.vpc_id != vpc.vpc_id {
+        return Err(ServiceError::cps("CPS.0228"));
+    }
+    if !keypair_name.is_empty()
+        && cph_store::network::get_keypair(c, project_id, keypair_name)
+            .await?
+            .is_none()
+    {
+        return Err(ServiceError::cps("CPS.0067"));
+    }
+    if let (Some(id), share_type) = bandwidth {
+        let b = cph_store::network::get_bandwidth(c, project_id, id)
+            .await?
+            .ok_or_else(|| ServiceError::cps("CPS.0033"))?;
+        if b.share_type != share_type {
+            return Err(ServiceError::cps("CPS.0034"));
+        }
+    }
+    Ok((vpc, subnet))
+}
+
 /// Validates VPC, NIC, public IP, volume and bandwidth fields of a purchase-shaped body for
 /// `count` servers whose phone model holds `capacity` phones (`CPS.0223`, `CPS.0224`,
 /// `CPS.0226`, `CPS.0238`, `CPS.0239`, `CPS.0251`–`CPS.0253`, `CPS.0321`, `CPS.0031`–`CPS.0036`).
@@ -451,30 +489,14 @@ impl Service {
         // ---- checks against stored state and all writes, in one transaction ----
         let now = self.now_ms();
         let mut tx = self.store().write().await?;
-        let vpc = cph_store::network::get_vpc(&mut tx, &caller.project_id, &vpc_id)
-            .await?
-            .ok_or_else(|| ServiceError::cps("CPS.0223"))?;
-        let subnet = cph_store::network::get_subnet(&mut tx, &caller.project_id, &subnet_id)
-            .await?
-            .ok_or_else(|| ServiceError::cps("CPS.0224"))?;
-        if subnet.vpc_id != vpc.vpc_id {
-            return Err(ServiceError::cps("CPS.0228"));
-        }
-        if !keypair_name.is_empty()
-            && cph_store::network::get_keypair(&mut tx, &caller.project_id, &keypair_name)
-                .await?
-                .is_none()
-        {
-            return Err(ServiceError::cps("CPS.0067"));
-        }
-        if let Some(id) = &bw_id {
-            let b = cph_store::network::get_bandwidth(&mut tx, &caller.project_id, id)
-                .await?
-                .ok_or_else(|| ServiceError::cps("CPS.0033"))?;
-            if b.share_type != share_type {
-                return Err(ServiceError::cps("CPS.0034"));
-            }
-        }
+        let (vpc, subnet) = check_stored_network(
+            &mut tx,
+            &caller.project_id,
+            (&vpc_id, &subnet_id),
+            &keypair_name,
+            (bw_id.as_deref(), share_type),
+        )
+        .await?;
         let mut existing_eip = None;
         if let Some(id) = eip_ids.first() {
             let e = cph_store::network::get_eip(&mut tx, &caller.project_id, id)
