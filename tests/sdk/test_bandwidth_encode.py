@@ -159,6 +159,15 @@ def test_list_encode_servers(client, other_client, server):
     assert len(encode_servers(client, limit=1)) == 1
 
 
+def test_encode_server_is_creating_until_its_server_is_created(client, cph, offer):
+    resp = buy_server(client, cph, 1, offer)
+    sid = resp.server_ids[0]
+    # Phones take at least one boot time to come up: the encode server is still being created.
+    assert [e.status for e in encode_servers(client, server_id=sid)] == [0]
+    wait_jobs_succeeded(client, resp.request_id, timeout=60)
+    assert [e.status for e in encode_servers(client, server_id=sid)] == [ES_RUNNING]
+
+
 @pytest.mark.parametrize(
     "kw, code",
     [

@@ -13,6 +13,8 @@ use cph_store::jobs::NewJob;
 use cph_store::network::{EncodeServer, EncodeServerFilter};
 use std::collections::{HashMap, HashSet};
 
+/// Being created (the reference also reports 100 and 1014 as creating).
+pub const CREATING: i64 = 0;
 pub const RUNNING: i64 = 1;
 pub const ABNORMAL: i64 = 2;
 pub const RESTARTING: i64 = 3;
@@ -20,7 +22,7 @@ pub const FROZEN: i64 = 4;
 pub const SHUT_DOWN: i64 = 5;
 /// Status codes the reference lists (for the `status` filter).
 pub const STATUSES: [i64; 8] = [
-    0, RUNNING, ABNORMAL, RESTARTING, FROZEN, SHUT_DOWN, 100, 1014,
+    CREATING, RUNNING, ABNORMAL, RESTARTING, FROZEN, SHUT_DOWN, 100, 1014,
 ];
 /// Most encode servers in one restart request.
 pub const MAX_RESTART: usize = 100;

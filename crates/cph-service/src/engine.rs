@@ -749,6 +749,15 @@ async fn finish_effects(c: &mut AnyConnection, j: &JobRow, o: &Outcome, now: i64
             };
             cph_store::servers::set_status(c, server_id, s.code(), now).await?;
             cph_store::phones::set_status_of_server(c, server_id, p.code(), now).await?;
+            let e = if ok {
+                crate::encode::RUNNING
+            } else {
+                crate::encode::ABNORMAL
+            };
+            for es in cph_store::network::encode_servers_of_server(c, server_id).await? {
+                cph_store::network::set_encode_server_status(c, &es.encode_server_id, e, now)
+                    .await?;
+            }
         }
         kind::SERVER_RESTART => {
             let p = if ok {

@@ -657,7 +657,8 @@ impl Service {
                     name: format!("encode-{}", &server_id[..8]),
                     ip: server_ips[n].clone(),
                     encode_type: 1,
-                    status: 1,
+                    // Created with its server: running once the server's creation job succeeds.
+                    status: crate::encode::CREATING,
                     created_at: now,
                     updated_at: now,
                     keypair_name: String::new(),
