@@ -13,6 +13,14 @@ use std::collections::BTreeMap;
 /// Most items one batch request may name.
 pub const MAX_BATCH: usize = 10_000;
 
+/// A phone with what its detail view shows besides the row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhoneDetail {
+    pub phone: PhoneRow,
+    /// The phone's data volume, when its server was bought with one.
+    pub data_volume: Option<crate::servers::Volume>,
+}
+
 /// ListCloudPhones query parameters, as received.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PhoneListQuery<'a> {
@@ -124,14 +132,21 @@ impl Service {
     }
 
     /// ShowCloudPhoneDetail: `CPS.0004` for a malformed id, `CPS.0005` when absent.
-    pub async fn show_phone(&self, caller: &Caller, phone_id: &str) -> Result<PhoneRow> {
+    pub async fn show_phone(&self, caller: &Caller, phone_id: &str) -> Result<PhoneDetail> {
         if !is_valid_id(phone_id, 64) {
             return Err(ServiceError::cps("CPS.0004"));
         }
         let mut c = self.store().read().await?;
-        cph_store::phones::get(&mut c, &caller.project_id, phone_id)
+        let phone = cph_store::phones::get(&mut c, &caller.project_id, phone_id)
             .await?
-            .ok_or_else(|| ServiceError::cps("CPS.0005"))
+            .ok_or_else(|| ServiceError::cps("CPS.0005"))?;
+        // Each phone of a server bought with a phone data volume has one of that type and size.
+        let data_volume = cph_store::servers::get_any(&mut c, &phone.server_id)
+            .await?
+            .and_then(|s| {
+                serde_json::from_str::<crate::servers::Volume>(&s.phone_data_volume).ok()
+            });
+        Ok(PhoneDetail { phone, data_volume })
     }
 
     /// UpdatePhoneName: 1–60 characters of letters, digits, `_`, `-`; unique within the server.

@@ -41,7 +41,8 @@ pub async fn show(
     ctx: Ctx,
     Path((_project, phone_id)): Path<(String, String)>,
 ) -> ApiResult<Json<w::ShowCloudPhoneDetailResponse>> {
-    let p = st.service.show_phone(&ctx.caller, &phone_id).await?;
+    let detail = st.service.show_phone(&ctx.caller, &phone_id).await?;
+    let p = &detail.phone;
     let image_version = st
         .service
         .catalog()
@@ -67,7 +68,10 @@ pub async fn show(
             order_id: p.order_id.clone(),
             product_id: p.product_id.clone(),
         }),
-        phone_data_volume: None,
+        phone_data_volume: detail.data_volume.as_ref().map(|v| w::PhoneDataVolume {
+            volume_type: v.volume_type.clone(),
+            volume_size: i32::try_from(v.size).unwrap_or(i32::MAX),
+        }),
         imei: Some(p.imei.clone()),
         r#type: Some(p.phone_type),
         traffic_type: Some(p.traffic_type.clone()),
