@@ -700,6 +700,7 @@ impl Service {
             report.frozen_servers += ns;
             report.frozen_phones += np;
             tx.commit().await.map_err(cph_store::StoreError::from)?;
+            self.power_off_frozen(&freeze, now).await?;
             if (due.len() as i64) < EXPIRY_BATCH {
                 break;
             }
@@ -713,6 +714,33 @@ impl Service {
             );
         }
         Ok(report)
+    }
+
+    /// Powers off the phones of servers that were just frozen. The freeze is already recorded; a
+    /// host that misses a stop still holds the phone as stopped after its next reconciliation
+    /// (frozen phones are adopted powered off), so failures are logged, not retried.
+    async fn power_off_frozen(&self, server_ids: &[String], now: i64) -> Result<()> {
+        for sid in server_ids {
+            let phones = {
+                let mut c = self.store().read().await?;
+                cph_store::phones::of_server(&mut c, sid).await?
+            };
+            let stops = phones.iter().map(|p| {
+                let env = cph_runtime::CommandEnvelope {
+                    command_id: format!("freeze-{}-{now}", p.phone_id),
+                    command: cph_runtime::AgentCommand::StopPhone {
+                        phone_id: p.phone_id.clone(),
+                    },
+                };
+                async move { (p, self.inner.agent.execute(env).await) }
+            });
+            for (p, r) in futures::future::join_all(stops).await {
+                if let cph_runtime::CommandResult::Failed { code, message } = r {
+                    tracing::warn!(phone_id = %p.phone_id, %code, %message, "could not power off a frozen phone");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs a `server.change` job: removes the old phones from the host and creates the new

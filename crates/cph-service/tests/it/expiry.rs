@@ -32,6 +32,13 @@ async fn an_expired_server_freezes_with_its_phones() {
     let phones = w.phones(&id).await;
     assert_eq!(phones.len(), 20);
     assert!(phones.iter().all(|p| p.status == 6), "{phones:?}");
+    // Frozen phones are powered off on their host.
+    assert!(
+        phones
+            .iter()
+            .all(|p| w.agent.power(&p.phone_id) == Some(cph_runtime::PhonePower::Stopped)),
+        "frozen phones still run on the host"
+    );
 
     // A second pass has nothing left to do.
     assert_eq!(
