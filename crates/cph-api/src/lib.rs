@@ -5,6 +5,7 @@
 //! [`error::finalize`].
 
 pub mod auth;
+pub mod cache;
 pub mod convert;
 pub mod error;
 pub mod extract;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::public_routes(&state))
         .fallback(routes::not_found)
         .with_state(state)
+        .layer(axum::Extension(Arc::new(cache::PageCache::default())))
         .layer(axum::extract::DefaultBodyLimit::max(auth::MAX_BODY))
         .layer(axum::middleware::from_fn(error::finalize))
 }

@@ -27,10 +27,47 @@ pub use sqlx::AnyConnection;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// A write transaction.
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// A write transaction. Dropping it without [`Tx::commit`] rolls back.
+pub struct Tx {
+    inner: sqlx::Transaction<'static, sqlx::Any>,
+    versions: Arc<Versions>,
+}
+
+impl Tx {
+    /// Commits, and advances the store's data version (see [`Store::data_version`]).
+    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.versions.writing.fetch_add(1, Ordering::SeqCst);
+        let r = self.inner.commit().await;
+        self.versions.version.fetch_add(1, Ordering::SeqCst);
+        self.versions.writing.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+}
+
+/// Commit counter of this process's writes.
+#[derive(Debug, Default)]
+struct Versions {
+    version: AtomicU64,
+    /// Commits under way.
+    writing: AtomicU64,
+}
 
 /// Which database engine is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +110,7 @@ pub struct Store {
     backend: Backend,
     read: AnyPool,
     write: AnyPool,
+    versions: Arc<Versions>,
 }
 
 impl Store {
@@ -115,6 +153,7 @@ impl Store {
                 .connect(&url)
                 .await?;
             let store = Store {
+                versions: Arc::default(),
                 backend: Backend::Sqlite,
                 read,
                 write,
@@ -128,6 +167,7 @@ impl Store {
                 .connect(url)
                 .await?;
             let store = Store {
+                versions: Arc::default(),
                 backend: Backend::Postgres,
                 read: pool.clone(),
                 write: pool,
@@ -145,10 +185,26 @@ impl Store {
 
     /// Begins a write transaction.
     pub async fn write(&self) -> Result<Tx> {
-        Ok(match self.backend {
+        let inner = match self.backend {
             Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.write.begin().await?,
+        };
+        Ok(Tx {
+            inner,
+            versions: self.versions.clone(),
         })
+    }
+
+    /// A number that changes whenever data may have changed, for caches of read results; `None`
+    /// while a commit is under way, or when the store can be written by other processes
+    /// (PostgreSQL serves several replicas). On SQLite this process is the only writer of
+    /// resource data, so equal versions before and after a read mean the read saw a stable state.
+    pub fn data_version(&self) -> Option<u64> {
+        if self.backend != Backend::Sqlite || self.versions.writing.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        let v = self.versions.version.load(Ordering::SeqCst);
+        (self.versions.writing.load(Ordering::SeqCst) == 0).then_some(v)
     }
 
     /// A connection for reads outside any transaction.

@@ -1,39 +1,67 @@
 //! Phone routes.
 
 use crate::AppState;
+use crate::cache::{Page, PageCache};
 use crate::convert;
+use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::extract::{Ctx, JsonBody, Q};
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use cph_domain::clock::format_utc;
+use cph_service::ServiceError;
 use cph_service::phones::PhoneItem;
 use cph_wire as w;
+use std::sync::Arc;
 
 pub async fn list(
     State(st): State<AppState>,
+    Extension(cache): Extension<Arc<PageCache>>,
     ctx: Ctx,
     Q(q): Q<w::ListCloudPhonesQuery>,
-) -> ApiResult<Json<w::ListCloudPhonesResponse>> {
-    let (phones, count) = st
-        .service
-        .list_phones(
-            &ctx.caller,
-            &cph_service::phones::PhoneListQuery {
-                offset: q.offset.as_deref(),
-                limit: q.limit.as_deref(),
-                phone_name: q.phone_name.as_deref(),
-                server_id: q.server_id.as_deref(),
-                status: q.status.as_deref(),
-                phone_type: q.r#type.as_deref(),
-            },
-        )
-        .await?;
-    Ok(Json(w::ListCloudPhonesResponse {
-        phones: phones.iter().map(convert::phone).collect(),
-        request_id: ctx.request_id,
-        count: count as i32,
-    }))
+) -> ApiResult<Response> {
+    let query = cph_service::phones::PhoneListQuery {
+        offset: q.offset.as_deref(),
+        limit: q.limit.as_deref(),
+        phone_name: q.phone_name.as_deref(),
+        server_id: q.server_id.as_deref(),
+        status: q.status.as_deref(),
+        phone_type: q.r#type.as_deref(),
+    };
+    // Same project and same raw parameters: a cached page was validated when it was rendered.
+    let key = format!("{}\u{0}{query:?}", ctx.caller.project_id);
+    let before = st.service.store().data_version();
+    let page = match before.and_then(|v| cache.get(&key, v)) {
+        Some(page) => page,
+        None => {
+            let (phones, count) = st.service.list_phones(&ctx.caller, &query).await?;
+            let rendered: Vec<w::Phone> = phones.iter().map(convert::phone).collect();
+            let phones_json: Arc<str> = serde_json::to_string(&rendered)
+                .map_err(|e| ApiError(ServiceError::Internal(e.into())))?
+                .into();
+            let page = Page {
+                version: before.unwrap_or(0),
+                count,
+                phones_json,
+            };
+            if let Some(v) = before
+                && st.service.store().data_version() == Some(v)
+            {
+                cache.put(key, page.clone());
+            }
+            page
+        }
+    };
+    // The body of ListCloudPhonesResponse, with this request's id.
+    let body = format!(
+        "{{\"phones\":{},\"request_id\":{},\"count\":{}}}",
+        page.phones_json,
+        serde_json::Value::String(ctx.request_id),
+        page.count
+    );
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub async fn show(

@@ -486,3 +486,31 @@ async fn orphaned_transitional_phones_settle() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn data_version_moves_with_every_commit() {
+    both(|store| async move {
+        let before = store.data_version();
+        let mut tx = store.write().await.unwrap();
+        servers::insert(&mut tx, &server("p", "dv", 1))
+            .await
+            .unwrap();
+        // Not committed yet: the version has not moved.
+        assert_eq!(store.data_version(), before);
+        tx.commit().await.unwrap();
+        let after = store.data_version();
+        match store.backend() {
+            Backend::Sqlite => {
+                assert!(before.is_some() && after.is_some());
+                assert_ne!(before, after);
+            }
+            // Other replicas write PostgreSQL too: no version to trust.
+            Backend::Postgres => assert_eq!((before, after), (None, None)),
+        }
+        // A rolled-back transaction changes nothing.
+        let tx = store.write().await.unwrap();
+        drop(tx);
+        assert_eq!(store.data_version(), after);
+    })
+    .await;
+}
