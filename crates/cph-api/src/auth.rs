@@ -96,12 +96,14 @@ async fn authenticate_inner(st: &AppState, req: Request) -> Result<Request, ApiE
             "Incorrect IAM authentication information: X-Project-Id does not match the project in the path.",
         ));
     }
-    let caller = st.service.caller_for(&user, &project_in_path).await?;
-    if let Some(mp) = parts.extensions.get::<MatchedPath>()
-        && let Some(action) = crate::ops::single_action(parts.method.as_str(), mp.as_str())
-    {
-        st.service.authorize(&caller, action).await?;
-    }
+    let action = parts
+        .extensions
+        .get::<MatchedPath>()
+        .and_then(|mp| crate::ops::single_action(parts.method.as_str(), mp.as_str()));
+    let caller = st
+        .service
+        .caller_for(&user, &project_in_path, action)
+        .await?;
     parts.extensions.insert(caller);
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }

@@ -42,6 +42,13 @@ pub struct IssuedToken {
     pub project: Project,
 }
 
+fn denied(action: &str) -> ServiceError {
+    ServiceError::cps_msg(
+        "CPS.0001",
+        format!("Policy doesn't allow {action} to be performed."),
+    )
+}
+
 /// True when grant pattern `pattern` covers `action`. Patterns compare segment by segment
 /// (`:`-separated); a `*` segment matches any one segment, and a lone `*` matches everything.
 pub fn action_matches(pattern: &str, action: &str) -> bool {
@@ -200,17 +207,30 @@ impl Service {
         Ok(Some((key, user)))
     }
 
-    /// Resolves `user` acting in `project_id`: the project must exist in the user's domain.
-    /// A project the caller cannot see reads as a signature failure, as the API gateway answers.
-    pub async fn caller_for(&self, user: &User, project_id: &str) -> Result<Caller> {
+    /// Resolves `user` acting in `project_id`: the project must exist in the user's domain
+    /// (a project the caller cannot see reads as 403 `APIGW.0302`, as the API gateway answers),
+    /// and, when `action` is given, the user must hold it there (403 `CPS.0001`). One query.
+    pub async fn caller_for(
+        &self,
+        user: &User,
+        project_id: &str,
+        action: Option<&str>,
+    ) -> Result<Caller> {
         let mut c = self.store().read().await?;
-        match store::project_by_id(&mut c, project_id).await? {
-            Some(p) if p.domain_id == user.domain_id => Ok(Caller {
-                user_id: user.user_id.clone(),
-                user_name: user.name.clone(),
-                domain_id: user.domain_id.clone(),
-                project_id: p.project_id,
-            }),
+        match store::project_with_grants(&mut c, &user.user_id, project_id).await? {
+            Some((p, grants)) if p.domain_id == user.domain_id => {
+                if let Some(action) = action
+                    && !grants.iter().any(|g| action_matches(g, action))
+                {
+                    return Err(denied(action));
+                }
+                Ok(Caller {
+                    user_id: user.user_id.clone(),
+                    user_name: user.name.clone(),
+                    domain_id: user.domain_id.clone(),
+                    project_id: p.project_id,
+                })
+            }
             _ => Err(ServiceError::raw(
                 403,
                 "APIGW.0302",
@@ -226,10 +246,7 @@ impl Service {
         if grants.iter().any(|g| action_matches(g, action)) {
             Ok(())
         } else {
-            Err(ServiceError::cps_msg(
-                "CPS.0001",
-                format!("Policy doesn't allow {action} to be performed."),
-            ))
+            Err(denied(action))
         }
     }
 

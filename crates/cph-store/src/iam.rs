@@ -332,3 +332,31 @@ pub async fn set_password(c: &mut AnyConnection, user_id: &str, password_hash: &
         .await?;
     Ok(())
 }
+
+/// A project and the grant patterns `user_id` holds on it (project-specific and `*`), in one
+/// query.
+pub async fn project_with_grants(
+    c: &mut AnyConnection,
+    user_id: &str,
+    project_id: &str,
+) -> Result<Option<(Project, Vec<String>)>> {
+    let rows = sqlx::query(
+        "SELECT p.project_id, p.domain_id, p.name, p.description, p.created_at, g.action \
+         FROM projects p LEFT JOIN grants g \
+           ON g.user_id = $1 AND (g.project_id = p.project_id OR g.project_id = '*') \
+         WHERE p.project_id = $2",
+    )
+    .bind(user_id)
+    .bind(project_id)
+    .fetch_all(&mut *c)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let p = project(first)?;
+    let grants = rows
+        .iter()
+        .filter_map(|r| r.try_get::<Option<String>, _>("action").transpose())
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Some((p, grants)))
+}

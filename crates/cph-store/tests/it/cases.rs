@@ -361,6 +361,52 @@ async fn identities_and_grants() {
                 .unwrap()
                 .is_empty()
         );
+        // Project and grants in one query: the project-specific and the domain-wide grants.
+        drop(c);
+        let mut tx = store.write().await.unwrap();
+        iam::insert_project(
+            &mut tx,
+            &iam::Project {
+                project_id: "p".into(),
+                domain_id: "d".into(),
+                name: "proj".into(),
+                description: String::new(),
+                created_at: 1,
+            },
+        )
+        .await
+        .unwrap();
+        let wide = iam::Grant {
+            user_id: "u".into(),
+            project_id: "*".into(),
+            action: "cph:jobs:*".into(),
+        };
+        iam::insert_grant(&mut tx, &wide, 1).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut c = store.read().await.unwrap();
+        let (p, mut grants) = iam::project_with_grants(&mut c, "u", "p")
+            .await
+            .unwrap()
+            .unwrap();
+        grants.sort();
+        assert_eq!(
+            (p.name.as_str(), grants),
+            (
+                "proj",
+                vec!["cph:jobs:*".to_string(), "cph:servers:list".to_string()]
+            )
+        );
+        let (_, none) = iam::project_with_grants(&mut c, "nobody", "p")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(none.is_empty());
+        assert!(
+            iam::project_with_grants(&mut c, "u", "missing")
+                .await
+                .unwrap()
+                .is_none()
+        );
         drop(c);
         let mut tx = store.write().await.unwrap();
         assert!(iam::revoke_access_key(&mut tx, "AK", 5).await.unwrap());
