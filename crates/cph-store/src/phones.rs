@@ -10,16 +10,12 @@ const SELECT: &str = "SELECT p.phone_id, p.project_id, p.server_id, p.phone_name
     p.custom_properties, p.created_at, p.updated_at, s.availability_zone, s.order_id, s.product_id, s.host_id \
     FROM phones p JOIN servers s ON s.server_id = p.server_id";
 
-/// The columns of a phone page, in the order `decode_page` reads them.
-const PAGE_COLS: &str = "SELECT p.phone_id, p.project_id, p.server_id, p.phone_name, p.phone_model_name, p.image_id, \
-    p.status, p.phone_type, p.imei, p.traffic_type, p.volume_mode, p.phone_ip, p.slot, p.properties, \
-    p.custom_properties, p.created_at, p.updated_at, s.availability_zone, s.order_id, s.product_id, s.host_id \
-    FROM phones p JOIN servers s ON s.server_id = p.server_id";
+/// The columns of `SELECT`, unqualified, in the order `decode_page` reads them.
 const AGG_COLS: &str = "phone_id, project_id, server_id, phone_name, phone_model_name, image_id, status, phone_type, \
     imei, traffic_type, volume_mode, phone_ip, slot, properties, custom_properties, created_at, updated_at, \
     availability_zone, order_id, product_id, host_id";
 
-/// Wraps a `PAGE_COLS` query so that its rows come back as one JSON text (see `decode_page`).
+/// Wraps a `SELECT` query so that its rows come back as one JSON text (see `decode_page`).
 fn aggregated(c: &AnyConnection, page: &str) -> String {
     if c.backend_name().eq_ignore_ascii_case("postgresql") {
         format!(
@@ -150,7 +146,7 @@ pub async fn get_many(
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(crate::IN_CHUNK) {
         let ph = placeholders(1, chunk.len());
-        let sql = aggregated(c, &format!("{PAGE_COLS} WHERE p.phone_id IN ({ph})"));
+        let sql = aggregated(c, &format!("{SELECT} WHERE p.phone_id IN ({ph})"));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for id in chunk {
             q = q.bind(id.clone());
@@ -233,7 +229,7 @@ pub async fn list(
     // The page comes back as ONE row holding a JSON array of rows: per-row overhead of the
     // driver (a channel hop and value copies per row on SQLite) dominated the cost of a page.
     let page = format!(
-        "{PAGE_COLS} WHERE {cond} ORDER BY p.created_at DESC, p.server_id, p.slot LIMIT ${} OFFSET ${}",
+        "{SELECT} WHERE {cond} ORDER BY p.created_at DESC, p.server_id, p.slot LIMIT ${} OFFSET ${}",
         n + 1,
         n + 2
     );
