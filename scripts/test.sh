@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The project's whole test suite:
-#   1. cargo build (all targets) and cargo test of the workspace;
-#   2. the end-to-end suite in tests/sdk, which drives a real `cph serve` through the official
-#      Huawei Cloud Python SDK, once per store (SQLite and PostgreSQL), both runs in parallel.
+#   1. the tools the tests use: stock adb (apt, when missing and running as root), a real APK
+#      (npm), a virtualenv with requirements-test.txt (official SDK, ADB clients, androguard);
+#   2. cargo build (all targets) and cargo test of the workspace;
+#   3. the end-to-end suite in tests/sdk, which drives a real `cph serve` through the official
+#      Huawei Cloud Python SDK and its phones through stock ADB clients, once per store (SQLite
+#      and PostgreSQL), both runs in parallel.
 #
 # Usage: bash scripts/test.sh [extra pytest arguments]
 #
@@ -11,6 +14,7 @@
 #                        (default postgres://postgres@127.0.0.1:5432/postgres)
 #   CPH_TEST_BACKENDS    stores the SDK suite runs against (default "sqlite postgres")
 #   CPH_TEST_SKIP_CARGO  set to 1 to skip the cargo steps (the binary must already be built)
+#   CPH_TEST_APK         an APK for the phone suite (default: fetched into target/test-assets)
 #   PYTHON               interpreter used to create the virtualenv (default python3)
 set -euo pipefail
 
@@ -26,16 +30,30 @@ OUT="$ROOT/target/sdk-tests"
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf '\nscripts/test.sh: FAILED: %s\n' "$*" >&2; exit 1; }
 
-# ---- Rust -------------------------------------------------------------------------------------
-if [ "${CPH_TEST_SKIP_CARGO:-0}" != 1 ]; then
-    command -v cargo >/dev/null || die "cargo not found on PATH"
-    step "cargo build --workspace --all-targets --locked"
-    cargo build --workspace --all-targets --locked || die "cargo build"
-    step "cargo test --workspace --locked (CPH_TEST_PG_URL=$CPH_TEST_PG_URL)"
-    cargo test --workspace --locked || die "cargo test"
+# ---- Phone test tools -------------------------------------------------------------------------
+# Stock adb (Debian's package) and a real APK (npm package io.appium.settings) for the phone suite.
+step "phone test tools: adb, test APK"
+if ! command -v adb >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get install -y -q adb >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q adb >/dev/null; } \
+            || die "apt-get install adb"
+    else
+        die "stock adb is needed (apt-get install adb)"
+    fi
 fi
-export CPH_BIN="${CPH_BIN:-$ROOT/target/debug/cph}"
-[ -x "$CPH_BIN" ] || die "server binary $CPH_BIN not found (build it with: cargo build -p cph)"
+adb version | head -n 2
+ASSETS="$ROOT/target/test-assets"
+export CPH_TEST_APK="${CPH_TEST_APK:-$ASSETS/settings_apk-debug.apk}"
+if [ ! -s "$CPH_TEST_APK" ]; then
+    command -v npm >/dev/null || die "npm is needed to fetch the test APK (or set CPH_TEST_APK)"
+    mkdir -p "$ASSETS"
+    TMP_APK=$(mktemp -d)
+    (cd "$TMP_APK" && npm pack --silent io.appium.settings@8.0.10 >/dev/null && tar xzf io.appium.settings-8.0.10.tgz) \
+        || die "fetching the test APK (npm pack io.appium.settings@8.0.10)"
+    cp "$TMP_APK/package/apks/settings_apk-debug.apk" "$CPH_TEST_APK"
+    rm -rf "$TMP_APK"
+fi
+ls -l "$CPH_TEST_APK"
 
 # ---- Python virtualenv ------------------------------------------------------------------------
 step "virtualenv $VENV (requirements-test.txt)"
@@ -51,6 +69,19 @@ if ! cmp -s requirements-test.txt "$STAMP"; then
 else
     echo "requirements already installed"
 fi
+
+export CPH_TEST_PYTHON="$VENV/bin/python"
+
+# ---- Rust -------------------------------------------------------------------------------------
+if [ "${CPH_TEST_SKIP_CARGO:-0}" != 1 ]; then
+    command -v cargo >/dev/null || die "cargo not found on PATH"
+    step "cargo build --workspace --all-targets --locked"
+    cargo build --workspace --all-targets --locked || die "cargo build"
+    step "cargo test --workspace --locked (CPH_TEST_PG_URL=$CPH_TEST_PG_URL)"
+    cargo test --workspace --locked || die "cargo test"
+fi
+export CPH_BIN="${CPH_BIN:-$ROOT/target/debug/cph}"
+[ -x "$CPH_BIN" ] || die "server binary $CPH_BIN not found (build it with: cargo build -p cph)"
 
 # ---- SDK end-to-end suite, one run per store --------------------------------------------------
 case " $BACKENDS " in

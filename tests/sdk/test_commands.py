@@ -1,9 +1,11 @@
 """PushFile, InstallApk, UninstallApk, RunShellCommand (one route, told apart by `command`),
 RunSyncCommand, BatchExportCloudPhoneData and BatchImportCloudPhoneData.
 
-The phone runtime cannot execute these operations yet: every accepted request must still be
-validated in full and turned into jobs, and every one of those jobs must end failed (status -1)
-with CPS.0323 and a message saying so. Nothing may report success.
+Every accepted request is validated in full and turned into one job per phone. RunShellCommand,
+RunSyncCommand and UninstallApk run through the phones' ADB endpoints (test_adb.py covers what
+they do on the phone). Operations that need object storage (PushFile, InstallApk, export, import)
+cannot run yet: their jobs end failed (status -1) with CPS.0323 and a message saying so. Nothing
+may report success it did not have.
 """
 
 import pytest
@@ -11,6 +13,7 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 
 from cph_sdk import (
     JOB_FAILED,
+    JOB_SUCCEEDED,
     PHONE_RUNNING,
     PHONE_STOPPED,
     BatchExportCloudPhoneDataRequest,
@@ -183,19 +186,27 @@ def test_install_apk_jobs_fail_honestly(client, running, command, content):
     assert_honest_failures(client, r, command, running[:1])
 
 
-def test_uninstall_apk_jobs_fail_honestly(client, running):
+def test_uninstalling_a_package_that_is_not_installed_fails(client, running):
     r = uninstall_apk(client, "com.myapp.test", phone_ids=running[:2])
-    assert_honest_failures(client, r, "uninstall", running[:2])
+    jobs = wait_jobs(client, r.request_id)
+    assert sorted(j.phone_id for j in jobs) == sorted(running[:2])
+    for j in jobs:
+        assert j.status == JOB_FAILED and j.error_code == "CPS.0260", (j.error_code, j.error_msg)
+        assert "Failure" in j.execute_msg
 
 
-def test_run_shell_command_jobs_fail_honestly(client, running):
+def test_run_shell_command_jobs_run_on_the_phone(client, running):
     r = run_shell(client, "ls -l /system", phone_ids=running[:1])
-    assert_honest_failures(client, r, "shell", running[:1])
+    (job,) = wait_jobs(client, r.request_id)
+    assert job.status == JOB_SUCCEEDED, (job.error_code, job.error_msg)
+    assert "build.prop" in job.execute_msg
 
 
 def test_shell_accepts_pipes_and_conditions(client, running):
-    r = run_shell(client, "getprop ro.serialno | grep -c 1 && echo done=1", phone_ids=running[:1])
-    assert_honest_failures(client, r, "shell", running[:1])
+    r = run_shell(client, "getprop ro.serialno | grep -c . && echo done=1", phone_ids=running[:1])
+    (job,) = wait_jobs(client, r.request_id)
+    assert job.status == JOB_SUCCEEDED, (job.error_code, job.error_msg)
+    assert job.execute_msg.split() == ["1", "done=1"]
 
 
 def test_server_ids_target_every_phone_of_the_server(client, server):
@@ -207,7 +218,7 @@ def test_server_ids_target_every_phone_of_the_server(client, server):
         assert_job_item_ok(items[pid], "phone_id", pid)
     jobs = wait_jobs(client, r.request_id)
     assert sorted(j.phone_id for j in jobs) == server["running"]
-    assert all(j.status == JOB_FAILED and j.error_code == NOT_SUPPORTED for j in jobs)
+    assert all(j.status == JOB_SUCCEEDED and "package:" in j.execute_msg for j in jobs)
     assert all(j.server_id == server["server_id"] for j in jobs)
 
 
@@ -229,7 +240,7 @@ def test_per_phone_errors(client, server, running):
     assert_job_item_failed(r.jobs[4], "phone_id", "bad id!", "CPS.0004")
     jobs = wait_jobs(client, r.request_id)
     assert [j.job_id for j in jobs] == [r.jobs[0].job_id]
-    assert jobs[0].status == JOB_FAILED and jobs[0].error_code == NOT_SUPPORTED
+    assert jobs[0].status == JOB_FAILED and jobs[0].error_code == "CPS.0260"
 
 
 def test_only_unknown_phones_gives_items_and_no_jobs(client):
@@ -370,7 +381,7 @@ def test_each_command_needs_its_own_action(install_only_client):
 # ---- RunSyncCommand -------------------------------------------------------------------------
 
 
-def test_run_sync_command_answers_failed_jobs(client, server, running):
+def test_run_sync_command_answers_each_phones_outcome(client, server, running):
     unknown = missing_id()
     phones = running[:2] + [server["stopped"], unknown]
     r = run_sync(client, "ls -l /system", phone_ids=phones)
@@ -378,25 +389,32 @@ def test_run_sync_command_answers_failed_jobs(client, server, running):
     assert [j.phone_id for j in r.jobs] == phones
     for j in r.jobs[:2]:
         assert j.job_id
-        assert j.status == JOB_FAILED
-        assert j.error_code == NOT_SUPPORTED
-        assert "cannot execute 'shell'" in j.error_msg
-        assert j.execute_msg == ""
+        assert j.status == JOB_SUCCEEDED, (j.error_code, j.error_msg)
+        assert "build.prop" in j.execute_msg
     assert r.jobs[2].status == JOB_FAILED and r.jobs[2].error_code == "CPS.0141" and not r.jobs[2].job_id
     assert r.jobs[3].status == JOB_FAILED and r.jobs[3].error_code == "CPS.0004" and not r.jobs[3].job_id
     listed = list_jobs_of(client, r.request_id)
     assert sorted(j.job_id for j in listed) == sorted(j.job_id for j in r.jobs[:2])
     for j in listed:
-        assert j.status == JOB_FAILED and j.error_code == NOT_SUPPORTED and j.end_time
+        assert j.status == JOB_SUCCEEDED and j.end_time
+
+
+def test_run_sync_command_reports_a_failing_command(client, running):
+    r = run_sync(client, "ls /no/such/dir", phone_ids=running[:1])
+    (j,) = r.jobs
+    assert j.status == JOB_FAILED and j.error_code == "CPS.0260"
+    assert "No such file or directory" in j.execute_msg
 
 
 def test_run_sync_command_on_a_server(client, server):
     r = run_sync(client, "getprop ro.product.model", server_ids=[server["server_id"]])
     assert sorted(j.phone_id for j in r.jobs) == server["all"]
-    assert all(j.status == JOB_FAILED for j in r.jobs)
     by_phone = {j.phone_id: j for j in r.jobs}
+    assert by_phone[server["stopped"]].status == JOB_FAILED
     assert by_phone[server["stopped"]].error_code == "CPS.0141"
-    assert all(by_phone[p].error_code == NOT_SUPPORTED for p in server["running"])
+    for p in server["running"]:
+        assert by_phone[p].status == JOB_SUCCEEDED, by_phone[p]
+        assert by_phone[p].execute_msg.strip()
 
 
 @pytest.mark.parametrize("command", ["push", "install", "uninstall", "reboot", None])
@@ -406,13 +424,17 @@ def test_run_sync_command_only_runs_shell(client, running, command):
 
 def test_run_sync_command_validation(client, running):
     expect_rejected(client, lambda: run_sync(client, "echo $PATH", phone_ids=running[:1]), 400, "CPS.0118")
+    # Synchronous commands allow fewer characters than asynchronous ones: no pipes or `&`.
+    expect_rejected(client, lambda: run_sync(client, "ls | grep a", phone_ids=running[:1]), 400, "CPS.0118")
+    expect_rejected(client, lambda: run_sync(client, "ls && ls", phone_ids=running[:1]), 400, "CPS.0118")
     expect_rejected(client, lambda: run_sync(client, None, phone_ids=running[:1]), 400, "CPS.0118")
     expect_rejected(client, lambda: run_sync(client, "ls"), 400, "CPS.0009")
     sixteen = running[:1] + [missing_id() for _ in range(15)]
     expect_rejected(client, lambda: run_sync(client, "ls", phone_ids=sixteen), 400, "CPS.0209")
     fifteen = running[:1] + [missing_id() for _ in range(14)]
     r = run_sync(client, "ls", phone_ids=fifteen)
-    assert len(r.jobs) == 15 and r.jobs[0].error_code == NOT_SUPPORTED
+    assert len(r.jobs) == 15 and r.jobs[0].status == JOB_SUCCEEDED
+    assert all(j.error_code == "CPS.0004" for j in r.jobs[1:])
 
 
 # ---- BatchExportCloudPhoneData / BatchImportCloudPhoneData --------------------------------------

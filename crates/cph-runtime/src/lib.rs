@@ -9,11 +9,13 @@
 //! [`virtual_host::VirtualHostAgent`] is the embedded default: in-process virtual hosts whose
 //! phone lifecycle (boot, stop, restart, reset) takes configurable time.
 
+pub mod hosting;
 pub mod virtual_host;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 /// What a phone needs to exist on a host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +28,39 @@ pub struct PhoneSpec {
     pub phone_ip: String,
     /// Properties set through the API (appendix A.1 keys), applied at boot.
     pub properties: BTreeMap<String, serde_json::Value>,
+    /// What the phone model and image make the phone look like.
+    #[serde(default)]
+    pub profile: PhoneProfile,
+    /// ADB public keys (`adbkey.pub` lines) allowed to connect besides the host's own keys,
+    /// e.g. the server's key pair.
+    #[serde(default)]
+    pub adb_keys: Vec<String>,
+}
+
+/// The identity a phone presents, resolved by the control plane from its catalog.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhoneProfile {
+    /// `ro.product.name`
+    pub product_name: String,
+    /// `ro.product.model`
+    pub model: String,
+    /// `ro.product.device`
+    pub device: String,
+    pub brand: String,
+    pub manufacturer: String,
+    /// Display size in pixels and density in dpi (`wm size`, `wm density`).
+    pub width: u32,
+    pub height: u32,
+    pub density: u32,
+    /// Android release (`ro.build.version.release`) and SDK level of the image.
+    pub android_version: String,
+    pub sdk: u32,
+    /// The image's name and OS name, for `ro.build.*`.
+    pub image_name: String,
+    pub os_name: String,
+    /// Default values of the API-settable properties (appendix A.1), set before the phone's own.
+    #[serde(default)]
+    pub default_properties: BTreeMap<String, String>,
 }
 
 /// A command for a host agent.
@@ -89,6 +124,9 @@ pub struct PhoneState {
     pub power: PhonePower,
     pub image_id: String,
     pub boot_count: u64,
+    /// Host port of the phone's ADB endpoint while it accepts connections.
+    #[serde(default)]
+    pub adb_port: Option<u16>,
 }
 
 /// Everything a host runs, reported on every (re)connect.
@@ -108,4 +146,16 @@ pub trait HostAgent: Send + Sync + 'static {
 
     /// What the agent runs now.
     fn inventory(&self) -> BoxFuture<'_, Inventory>;
+
+    /// Where the phone's ADB endpoint accepts connections now (`None` while it does not: the
+    /// phone is stopped, booting, unknown, or the agent runs no endpoints).
+    fn adb_endpoint(&self, phone_id: &str) -> Option<SocketAddr> {
+        let _ = phone_id;
+        None
+    }
+
+    /// Whether this agent's phones have ADB endpoints at all.
+    fn runs_endpoints(&self) -> bool {
+        false
+    }
 }

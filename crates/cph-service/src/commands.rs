@@ -321,6 +321,27 @@ pub fn check_content(command: Command, content: Option<&str>) -> Result<Value> {
     Ok(Value::Object(payload))
 }
 
+/// RunSyncCommand's `content`: at most 1024 bytes of letters, digits, spaces and `_ . / : -`
+/// (`CPS.0118`).
+pub fn check_sync_content(content: Option<&str>) -> Result<()> {
+    let content = content.ok_or_else(|| content_error("it is missing"))?;
+    if content.trim().is_empty() {
+        return Err(content_error("it is empty"));
+    }
+    if content.len() > 1024 {
+        return Err(content_error("it exceeds 1024 bytes"));
+    }
+    if let Some(bad) = content
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || " _./:-".contains(*c)))
+    {
+        return Err(content_error(format_args!(
+            "character {bad:?} is not allowed in a synchronous command"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a data path of an export (`include_files`, `exclude_files`): absolute, at most 4096
 /// bytes, `/data` or `/cache` or below them, letters, digits and `. / - _ + # * ~ =` only, `*`
 /// only at the end, no `.` or `..` part. Returns why not.
@@ -766,6 +787,7 @@ impl Service {
                 "Parameter: command is invalid; synchronous commands only support shell.",
             ));
         }
+        check_sync_content(content)?;
         let mut payload = check_content(Command::Shell, content)?;
         payload["sync"] = Value::Bool(true);
         payload["timeout_ms"] = json!(SYNC_PHONE_TIMEOUT_MS);
@@ -777,6 +799,7 @@ impl Service {
             .into_iter()
             .map(|(id, p)| (id, p, payload.clone()))
             .collect();
+        self.admit_sync_command(&caller.user_id)?;
         let batch = self
             .enqueue_phone_commands(caller, request_id, items)
             .await?;

@@ -95,7 +95,7 @@ impl Service {
                 let env = CommandEnvelope {
                     command_id: format!("adopt-{}", cph_domain::ids::hex_id()),
                     command: AgentCommand::AdoptPhone {
-                        spec: spec_of(&p, None, None),
+                        spec: self.spec_of(&p, None, None).await,
                         running,
                     },
                 };
@@ -423,7 +423,9 @@ impl Service {
                 let Some(p) = phone else {
                     return Ok(failed("CPS.0005", "Phone is not found."));
                 };
-                let spec = spec_of(&p, new_image.as_deref(), new_props.as_ref());
+                let spec = self
+                    .spec_of(&p, new_image.as_deref(), new_props.as_ref())
+                    .await;
                 match job.kind.as_str() {
                     kind::PHONE_RESTART => {
                         self.agent_call(job, "", AgentCommand::RestartPhone { spec })
@@ -465,12 +467,12 @@ impl Service {
                                 },
                             )
                             .await;
-                        if r.is_ok()
-                            && properties_need_restart(&props)
-                            && p.status == PhoneStatus::Running.code()
-                        {
+                        let running = p.status == PhoneStatus::Running.code();
+                        if r.is_ok() && properties_need_restart(&props) && running {
                             self.agent_call(job, "-restart", AgentCommand::RestartPhone { spec })
                                 .await
+                        } else if r.is_ok() && running && self.drives_phones() {
+                            self.apply_properties_via_adb(&p.phone_id, &props).await
                         } else {
                             r
                         }
@@ -484,8 +486,11 @@ impl Service {
                     let mut c = self.store().read().await?;
                     cph_store::phones::of_server(&mut c, &server_id).await?
                 };
-                let calls = phones.iter().map(|p| {
-                    let spec = spec_of(p, None, None);
+                let mut specs = Vec::with_capacity(phones.len());
+                for p in &phones {
+                    specs.push(self.spec_of(p, None, None).await);
+                }
+                let calls = phones.iter().zip(specs).map(|(p, spec)| {
                     let cmd = if job.kind == kind::SERVER_CREATE {
                         AgentCommand::CreatePhone { spec }
                     } else {
@@ -521,7 +526,13 @@ impl Service {
                 )
                 .await
             }
-            kind::PHONE_COMMAND | kind::SERVER_SHARE => Err(failed(
+            kind::PHONE_COMMAND => {
+                let Some(p) = phone else {
+                    return Ok(failed("CPS.0005", "Phone is not found."));
+                };
+                return Ok(self.execute_phone_command(&p.phone_id, &payload).await);
+            }
+            kind::SERVER_SHARE => Err(failed(
                 "CPS.0323",
                 &crate::commands::not_executable_msg(&job.kind, &payload),
             )),
@@ -573,12 +584,11 @@ pub(crate) fn truncate_utf8(s: &mut String, max: usize) {
     }
 }
 
-/// The runtime's view of a phone, with an optional new image and properties applied.
-pub(crate) fn spec_of(
+/// The properties of a phone row with `props` merged over them.
+pub(crate) fn merged_properties(
     p: &PhoneRow,
-    image: Option<&str>,
     props: Option<&Map<String, Value>>,
-) -> PhoneSpec {
+) -> BTreeMap<String, Value> {
     let mut properties: BTreeMap<String, Value> =
         serde_json::from_str::<Map<String, Value>>(&p.properties)
             .unwrap_or_default()
@@ -589,14 +599,81 @@ pub(crate) fn spec_of(
             properties.insert(k.clone(), v.clone());
         }
     }
-    PhoneSpec {
-        phone_id: p.phone_id.clone(),
-        server_id: p.server_id.clone(),
-        phone_model_name: p.phone_model_name.clone(),
-        image_id: image.unwrap_or(&p.image_id).to_string(),
-        imei: p.imei.clone(),
-        phone_ip: p.phone_ip.clone(),
-        properties,
+    properties
+}
+
+impl Service {
+    /// The runtime's view of a phone, with an optional new image and properties applied: its
+    /// identity from the catalog and, when phones are driven over ADB, the keys it accepts.
+    pub(crate) async fn spec_of(
+        &self,
+        p: &PhoneRow,
+        image: Option<&str>,
+        props: Option<&Map<String, Value>>,
+    ) -> PhoneSpec {
+        let image_id = image.unwrap_or(&p.image_id).to_string();
+        let catalog = self.catalog();
+        let properties = merged_properties(p, props);
+        let default_properties: BTreeMap<String, String> = cph_catalog::phone_properties()
+            .iter()
+            .filter_map(|d| {
+                let v = d.default.as_ref()?;
+                let s = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Some((d.key.clone(), s))
+            })
+            .collect();
+        // The identity a phone announces: its own property, else the documented default.
+        let prop = |key: &str, fallback: &str| -> String {
+            match properties.get(key) {
+                Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                _ => default_properties
+                    .get(key)
+                    .cloned()
+                    .unwrap_or_else(|| fallback.to_string()),
+            }
+        };
+        let mut profile = cph_runtime::PhoneProfile {
+            product_name: prop("ro.product.name", "cloudphone"),
+            model: p.phone_model_name.clone(),
+            device: prop("ro.product.device", "cloudphone"),
+            brand: prop("ro.product.brand", "cph"),
+            manufacturer: prop("ro.product.manufacturer", "cph"),
+            ..Default::default()
+        };
+        if let Some(m) = catalog.phone_model(&p.phone_model_name) {
+            let mut wh = m
+                .resolution
+                .split('x')
+                .map(|n| n.trim().parse::<u32>().ok());
+            if let (Some(Some(w)), Some(Some(h))) = (wh.next(), wh.next()) {
+                profile.width = w;
+                profile.height = h;
+            }
+            profile.density = u32::try_from(m.dpi).unwrap_or(0);
+        }
+        if let Some(i) = catalog.phone_image(&image_id) {
+            profile.android_version = i.android_version.clone();
+            profile.sdk = i.sdk;
+            profile.image_name = i.image_name.clone();
+            profile.os_name = i.os_name.clone();
+        }
+        PhoneSpec {
+            phone_id: p.phone_id.clone(),
+            server_id: p.server_id.clone(),
+            phone_model_name: p.phone_model_name.clone(),
+            image_id,
+            imei: p.imei.clone(),
+            phone_ip: p.phone_ip.clone(),
+            properties,
+            profile: cph_runtime::PhoneProfile {
+                default_properties,
+                ..profile
+            },
+            adb_keys: self.phone_adb_keys(p).await,
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! types. Long-running work happens in the job engine ([`engine`]), which talks to host agents
 //! through `cph-runtime`.
 
+pub mod adb;
 pub mod bandwidth;
 pub mod catalog;
 pub mod commands;
@@ -59,6 +60,12 @@ pub struct ServiceConfig {
     pub max_clock_skew: Duration,
     /// How often servers whose charging period ended are renewed or frozen.
     pub expiry_interval: Duration,
+    /// The control plane's ADB key: every phone accepts it, and commands on phones run with it.
+    /// Without it commands on phones fail (`CPS.0323`).
+    pub adb_key: Option<cph_adb::AdbPrivateKey>,
+    /// RunSyncCommand calls allowed per user and minute (the reference says 6); 0 disables the
+    /// limit.
+    pub sync_commands_per_minute: u32,
 }
 
 impl Default for ServiceConfig {
@@ -76,6 +83,8 @@ impl Default for ServiceConfig {
             default_host_capacity: 100,
             max_clock_skew: Duration::from_secs(15 * 60),
             expiry_interval: Duration::from_secs(30),
+            adb_key: None,
+            sync_commands_per_minute: 6,
         }
     }
 }
@@ -90,6 +99,8 @@ pub(crate) struct Inner {
     pub job_wakeup: Notify,
     /// Identifies this process as a lease owner.
     pub instance_id: String,
+    /// The ADB identity and connections used to run commands on phones.
+    pub adb: adb::AdbAccess,
 }
 
 /// The control plane's service layer. Cheap to clone.
@@ -106,6 +117,7 @@ impl Service {
         config: ServiceConfig,
         agent: Arc<dyn HostAgent>,
     ) -> Service {
+        let adb = adb::AdbAccess::new(config.adb_key.clone());
         Service {
             inner: Arc::new(Inner {
                 store,
@@ -115,6 +127,7 @@ impl Service {
                 agent,
                 job_wakeup: Notify::new(),
                 instance_id: cph_domain::ids::hex_id(),
+                adb,
             }),
         }
     }

@@ -15,7 +15,7 @@
 //! Rewriting at finish time instead would need the new ids before the job ran and would leave
 //! the old phones visible in a "creating" limbo if the job never finished.
 
-use crate::engine::{failed, spec_of};
+use crate::engine::failed;
 use crate::jobs::kind;
 use crate::phones::parse_properties;
 use crate::servers::{
@@ -781,12 +781,12 @@ impl Service {
                 "The server has no phones to create.",
             )));
         }
-        let creations = phones.iter().map(|p| {
+        let creations = phones.iter().map(|p| async move {
             let suffix = format!("-{}", p.phone_id);
             let cmd = AgentCommand::CreatePhone {
-                spec: spec_of(p, None, None),
+                spec: self.spec_of(p, None, None).await,
             };
-            async move { self.agent_call(job, &suffix, cmd).await }
+            self.agent_call(job, &suffix, cmd).await
         });
         let created = futures::future::join_all(creations).await;
         Ok(match summarize(&created, "phones failed to start") {
@@ -811,14 +811,14 @@ impl Service {
             let mut c = self.store().read().await?;
             cph_store::phones::of_server(&mut c, &server_id).await?
         };
-        let calls = phones.iter().map(|p| {
-            let mut spec = spec_of(p, Some(&image), None);
-            spec.phone_model_name = pmn.clone();
+        let (pmn, image) = (&pmn, &image);
+        let calls = phones.iter().map(|p| async move {
+            let mut row = p.clone();
+            row.phone_model_name = pmn.clone();
+            let spec = self.spec_of(&row, Some(image), None).await;
             let suffix = format!("-{}", p.phone_id);
-            async move {
-                self.agent_call(job, &suffix, AgentCommand::RestartPhone { spec })
-                    .await
-            }
+            self.agent_call(job, &suffix, AgentCommand::RestartPhone { spec })
+                .await
         });
         let results = futures::future::join_all(calls).await;
         Ok(match summarize(&results, "phones failed to restart") {

@@ -19,6 +19,8 @@ pub struct PhoneDetail {
     pub phone: PhoneRow,
     /// The phone's data volume, when its server was bought with one.
     pub data_volume: Option<crate::servers::Volume>,
+    /// Where the phone's ADB endpoint accepts connections now.
+    pub adb_endpoint: Option<std::net::SocketAddr>,
 }
 
 /// ListCloudPhones query parameters, as received.
@@ -146,7 +148,12 @@ impl Service {
             .and_then(|s| {
                 serde_json::from_str::<crate::servers::Volume>(&s.phone_data_volume).ok()
             });
-        Ok(PhoneDetail { phone, data_volume })
+        let adb_endpoint = self.inner.agent.adb_endpoint(&phone.phone_id);
+        Ok(PhoneDetail {
+            phone,
+            data_volume,
+            adb_endpoint,
+        })
     }
 
     /// UpdatePhoneName: 1–60 characters of letters, digits, `_`, `-`; unique within the server.

@@ -25,6 +25,9 @@ pub struct FileConfig {
     pub expiry_interval_secs: Option<u64>,
     pub catalog_file: Option<PathBuf>,
     pub log: Option<String>,
+    pub phone_bind_ip: Option<String>,
+    pub phone_ports: Option<String>,
+    pub sync_commands_per_minute: Option<u32>,
 }
 
 /// Flags (and their environment variables) shared by `serve` and `admin`.
@@ -84,6 +87,15 @@ pub struct ServeArgs {
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "cph=debug".
     #[arg(long, env = "CPH_LOG")]
     pub log: Option<String>,
+    /// Address the phones' ADB endpoints listen on. Default 127.0.0.1.
+    #[arg(long, env = "CPH_PHONE_BIND_IP")]
+    pub phone_bind_ip: Option<String>,
+    /// Host ports for the phones' ADB endpoints, `first-last`. Default 20000-39999.
+    #[arg(long, env = "CPH_PHONE_PORTS")]
+    pub phone_ports: Option<String>,
+    /// RunSyncCommand calls allowed per user and minute (0: no limit). Default 6.
+    #[arg(long, env = "CPH_SYNC_COMMANDS_PER_MINUTE")]
+    pub sync_commands_per_minute: Option<u32>,
 }
 
 /// Everything resolved.
@@ -106,6 +118,9 @@ pub struct Resolved {
     pub expiry_interval_secs: u64,
     pub catalog_file: Option<PathBuf>,
     pub log: String,
+    pub phone_bind_ip: std::net::IpAddr,
+    pub phone_ports: std::ops::RangeInclusive<u16>,
+    pub sync_commands_per_minute: u32,
 }
 
 pub fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -181,7 +196,38 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<Resolved> {
             .unwrap_or(30),
         catalog_file: a.catalog_file.clone().or(f.catalog_file),
         log: a.log.clone().or(f.log).unwrap_or_else(|| "info".into()),
+        phone_bind_ip: a
+            .phone_bind_ip
+            .clone()
+            .or(f.phone_bind_ip)
+            .unwrap_or_else(|| "127.0.0.1".into())
+            .parse()
+            .map_err(|_| anyhow::anyhow!("phone_bind_ip must be an IP address"))?,
+        phone_ports: parse_port_range(
+            &a.phone_ports
+                .clone()
+                .or(f.phone_ports)
+                .unwrap_or_else(|| "20000-39999".into()),
+        )?,
+        sync_commands_per_minute: a
+            .sync_commands_per_minute
+            .or(f.sync_commands_per_minute)
+            .unwrap_or(6),
     })
+}
+
+/// `first-last` (inclusive), first ≤ last, no port 0.
+fn parse_port_range(s: &str) -> anyhow::Result<std::ops::RangeInclusive<u16>> {
+    let bad = || anyhow::anyhow!("phone_ports must look like 20000-39999, got {s:?}");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (a, b): (u16, u16) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if a == 0 || a > b {
+        return Err(bad());
+    }
+    Ok(a..=b)
 }
 
 #[cfg(test)]

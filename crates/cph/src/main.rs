@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the control plane (and, by default, an in-process host agent with virtual phones).
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Administer identities and host capacity on the server's store.
     Admin(admin::AdminArgs),
 }
@@ -44,7 +44,7 @@ fn main() -> std::process::ExitCode {
     };
     let r = rt.block_on(async {
         match cli.command {
-            Command::Serve(a) => serve::run(a).await,
+            Command::Serve(a) => serve::run(*a).await,
             Command::Admin(a) => admin::run(a).await,
         }
     });

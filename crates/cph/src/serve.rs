@@ -3,6 +3,7 @@
 use crate::config::{Resolved, ServeArgs, resolve};
 use anyhow::Context;
 use cph_domain::{Clock, SystemClock};
+use cph_runtime::hosting::PhoneHosting;
 use cph_runtime::virtual_host::{Durations, VirtualHostAgent};
 use cph_service::iam::BootstrapRequest;
 use cph_service::{Service, ServiceConfig};
@@ -29,6 +30,7 @@ pub async fn build_service(r: &Resolved) -> anyhow::Result<Service> {
         }
         None => cph_catalog::Catalog::builtin(),
     };
+    let adb_key = adb_key(&r.data_dir)?;
     let config = ServiceConfig {
         region: r.region.clone(),
         availability_zone: r.availability_zone.clone(),
@@ -43,18 +45,44 @@ pub async fn build_service(r: &Resolved) -> anyhow::Result<Service> {
         expiry_interval: Duration::from_secs(r.expiry_interval_secs.max(1)),
         token_key: token_key(&r.data_dir)?,
         default_host_capacity: r.default_host_capacity,
+        adb_key: Some(adb_key.clone()),
+        sync_commands_per_minute: r.sync_commands_per_minute,
         ..ServiceConfig::default()
     };
-    let agent = Arc::new(VirtualHostAgent::new(
+    let mut hosting = PhoneHosting::new(r.data_dir.join("phones"), vec![adb_key.public_key()]);
+    hosting.bind_ip = r.phone_bind_ip;
+    hosting.ports = r.phone_ports.clone();
+    let agent = VirtualHostAgent::hosted(
         "local",
         Durations {
             boot: Duration::from_millis(r.phone_boot_ms),
             stop: Duration::from_millis(r.phone_stop_ms),
             reset: Duration::from_millis(r.phone_reset_ms),
         },
-    ));
+        hosting,
+    );
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     Ok(Service::new(store, catalog, clock, config, agent))
+}
+
+/// The control plane's ADB key (`adbkey` in the data directory, PKCS#8 PEM, mode 0600),
+/// created on first start. Every phone accepts it; `adbkey.pub` next to it is its public half.
+fn adb_key(data_dir: &Path) -> anyhow::Result<cph_adb::AdbPrivateKey> {
+    let path = data_dir.join("adbkey");
+    if let Ok(pem) = std::fs::read_to_string(&path) {
+        return cph_adb::AdbPrivateKey::from_pem(&pem)
+            .with_context(|| format!("reading the ADB key {}", path.display()));
+    }
+    let key = cph_adb::AdbPrivateKey::generate().context("generating the ADB key")?;
+    let pem = key.to_pem().context("encoding the ADB key")?;
+    write_private(&path, pem.as_bytes())?;
+    let public = key
+        .public_key()
+        .to_line("cph@control-plane")
+        .context("encoding the ADB public key")?;
+    std::fs::write(data_dir.join("adbkey.pub"), format!("{public}\n"))
+        .context("writing adbkey.pub")?;
+    Ok(key)
 }
 
 /// Hides the password of a database URL.

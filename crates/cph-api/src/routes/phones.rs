@@ -89,7 +89,11 @@ pub async fn show(
         vnc_enable: Some("false".into()),
         phone_model_name: p.phone_model_name.clone(),
         status: p.status,
-        access_infos: Vec::new(),
+        access_infos: detail
+            .adb_endpoint
+            .map(|addr| adb_access_info(&p.phone_ip, addr))
+            .into_iter()
+            .collect(),
         property: p.properties.clone(),
         custom_property: Some(custom),
         metadata: Some(w::PhoneMetadata {
@@ -215,4 +219,23 @@ pub async fn import_traffic(
         )
         .await?;
     Ok(Json(convert::phone_jobs(&ctx.request_id, r)))
+}
+
+/// The `adb` entry of a phone's access information: its ADB endpoint on its host. The phone
+/// itself listens on 5555 (`listen_port`); `access_port` on the host's address reaches it.
+fn adb_access_info(phone_ip: &str, addr: std::net::SocketAddr) -> w::PhoneAccessInfo {
+    let ip = addr.ip().to_string();
+    w::PhoneAccessInfo {
+        r#type: "adb".into(),
+        device_ip: phone_ip.to_string(),
+        phone_ip: phone_ip.to_string(),
+        listen_port: 5555,
+        access_ip: ip.clone(),
+        public_ip: ip.clone(),
+        intranet_ip: ip.clone(),
+        server_ip: ip,
+        access_port: i32::from(addr.port()),
+        phone_ipv6: None,
+        server_ipv6: None,
+    }
 }

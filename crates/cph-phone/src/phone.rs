@@ -1,0 +1,251 @@
+//! A virtual phone as an ADB device: [`VirtualPhone`] implements [`cph_adb::Device`] over a
+//! [`PhoneCore`].
+//!
+//! Commands run on the blocking thread pool (the shell and its commands are synchronous), with
+//! their standard streams bridged to the ADB stream. An empty `shell:` command is an
+//! interactive session: a small line editor echoes input, runs each line and prints a prompt.
+
+use crate::PhoneCore;
+use cph_adb::{AdbPublicKey, Device, DeviceIdentity, ExecIo, ExecRequest, Invocation, SyncFs};
+use futures::future::BoxFuture;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use tokio_util::io::SyncIoBridge;
+
+/// Exit status reported when a command could not be started or its thread failed.
+const EXIT_CANNOT_RUN: i32 = 126;
+/// Longest line the interactive shell accepts.
+const MAX_INTERACTIVE_LINE: usize = 64 * 1024;
+
+/// A phone served over ADB.
+pub struct VirtualPhone {
+    core: Arc<PhoneCore>,
+    identity: DeviceIdentity,
+    keys: Mutex<Arc<Vec<AdbPublicKey>>>,
+    fs: Arc<dyn SyncFs>,
+}
+
+impl VirtualPhone {
+    /// A phone with the given identity (banner) and allowed keys.
+    pub fn new(core: Arc<PhoneCore>, identity: DeviceIdentity, keys: Vec<AdbPublicKey>) -> Self {
+        let fs: Arc<dyn SyncFs> = Arc::new(SharedFs(core.clone()));
+        VirtualPhone {
+            core,
+            identity,
+            keys: Mutex::new(Arc::new(keys)),
+            fs,
+        }
+    }
+
+    pub fn core(&self) -> &Arc<PhoneCore> {
+        &self.core
+    }
+
+    /// Replaces the allowed keys; new connections see the change at once.
+    pub fn set_allowed_keys(&self, keys: Vec<AdbPublicKey>) {
+        *self.keys.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+    }
+}
+
+/// The phone's file system behind an `Arc<PhoneCore>`.
+struct SharedFs(Arc<PhoneCore>);
+
+impl SyncFs for SharedFs {
+    fn stat(&self, path: &str) -> std::io::Result<cph_adb::FileStat> {
+        SyncFs::stat(&self.0.fs, path)
+    }
+    fn lstat(&self, path: &str) -> std::io::Result<cph_adb::FileStat> {
+        SyncFs::lstat(&self.0.fs, path)
+    }
+    fn list(&self, path: &str) -> std::io::Result<Vec<(String, cph_adb::FileStat)>> {
+        SyncFs::list(&self.0.fs, path)
+    }
+    fn open_read(&self, path: &str) -> std::io::Result<Box<dyn Read + Send>> {
+        SyncFs::open_read(&self.0.fs, path)
+    }
+    fn create_file(
+        &self,
+        path: &str,
+        mode: u32,
+    ) -> std::io::Result<Box<dyn cph_adb::SyncFileWriter>> {
+        SyncFs::create_file(&self.0.fs, path, mode)
+    }
+    fn symlink(&self, target: &str, path: &str) -> std::io::Result<()> {
+        SyncFs::symlink(&self.0.fs, target, path)
+    }
+}
+
+impl Device for VirtualPhone {
+    fn identity(&self) -> DeviceIdentity {
+        self.identity.clone()
+    }
+
+    fn allowed_keys(&self) -> Arc<Vec<AdbPublicKey>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn exec(&self, request: ExecRequest, io: ExecIo) -> BoxFuture<'static, i32> {
+        let core = self.core.clone();
+        Box::pin(async move {
+            let handle = tokio::runtime::Handle::current();
+            let ExecIo {
+                stdin,
+                stdout,
+                stderr,
+            } = io;
+            let job = tokio::task::spawn_blocking(move || {
+                let mut stdin = SyncIoBridge::new_with_handle(stdin, handle.clone());
+                let mut stdout = SyncIoBridge::new_with_handle(stdout, handle.clone());
+                let mut stderr = SyncIoBridge::new_with_handle(stderr, handle);
+                let status = match request.invocation {
+                    Invocation::Command(line) if line.trim().is_empty() => {
+                        interactive(&core, request.pty, &mut stdin, &mut stdout, &mut stderr)
+                    }
+                    Invocation::Command(line) => {
+                        crate::shell::run_script(&core, &line, &mut stdin, &mut stdout, &mut stderr)
+                    }
+                    Invocation::Cmd(args) => {
+                        let mut argv = Vec::with_capacity(args.len() + 1);
+                        argv.push("cmd".to_string());
+                        argv.extend(args);
+                        crate::shell::run_argv(&core, &argv, &mut stdin, &mut stdout, &mut stderr)
+                    }
+                };
+                let _ = stdout.flush();
+                let _ = stderr.flush();
+                let _ = stdout.shutdown();
+                let _ = stderr.shutdown();
+                status
+            });
+            job.await.unwrap_or(EXIT_CANNOT_RUN)
+        })
+    }
+
+    fn fs(&self) -> Arc<dyn SyncFs> {
+        self.fs.clone()
+    }
+
+    fn reboot(&self, target: &str) -> BoxFuture<'static, ()> {
+        let core = self.core.clone();
+        let target = target.to_string();
+        Box::pin(async move {
+            core.control.request_reboot(&target);
+        })
+    }
+}
+
+/// The prompt of the interactive shell, as Android's shell prints it for root.
+fn prompt(core: &PhoneCore, cwd: &str) -> String {
+    let device = core
+        .props
+        .get("ro.product.device")
+        .unwrap_or_else(|| "cloudphone".to_string());
+    format!("{device}:{cwd} # ")
+}
+
+/// An interactive session: reads lines (echoing them back on a pty, with backspace handling),
+/// runs each one, and ends at `exit`, end of input or Ctrl-D on an empty line.
+fn interactive(
+    core: &PhoneCore,
+    pty: bool,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> i32 {
+    let mut session = crate::shell::Session::new(core);
+    let mut status = 0;
+    loop {
+        if write!(stdout, "{}", prompt(core, session.cwd())).is_err() || stdout.flush().is_err() {
+            return status;
+        }
+        let Some(line) = read_line(stdin, stdout, pty) else {
+            return status;
+        };
+        if pty {
+            // The terminal is raw: the device side translates its own newlines.
+            let mut out = CrLf(stdout);
+            let mut err = CrLf(stderr);
+            status = session.run(&line, &mut std::io::empty(), &mut out, &mut err);
+        } else {
+            status = session.run(&line, &mut std::io::empty(), stdout, stderr);
+        }
+        if let Some(code) = session.exited() {
+            return code;
+        }
+    }
+}
+
+/// Writes `\n` as `\r\n`, as a pty in cooked output mode does.
+struct CrLf<'a>(&'a mut dyn Write);
+
+impl Write for CrLf<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut start = 0;
+        for (i, b) in buf.iter().enumerate() {
+            if *b == b'\n' {
+                self.0.write_all(&buf[start..i])?;
+                self.0.write_all(b"\r\n")?;
+                start = i + 1;
+            }
+        }
+        self.0.write_all(&buf[start..])?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Reads one line. On a pty input is echoed, `\r` ends the line, DEL/backspace erase, Ctrl-C
+/// drops the line and Ctrl-D on an empty line ends the session. `None` at end of input.
+fn read_line(stdin: &mut dyn Read, echo: &mut dyn Write, pty: bool) -> Option<String> {
+    let mut line: Vec<u8> = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match stdin.read(&mut byte) {
+            Ok(0) | Err(_) => {
+                return if line.is_empty() {
+                    None
+                } else {
+                    Some(String::from_utf8_lossy(&line).into_owned())
+                };
+            }
+            Ok(_) => {}
+        }
+        let b = byte[0];
+        if !pty {
+            if b == b'\n' {
+                return Some(String::from_utf8_lossy(&line).into_owned());
+            }
+            if line.len() < MAX_INTERACTIVE_LINE {
+                line.push(b);
+            }
+            continue;
+        }
+        match b {
+            b'\r' | b'\n' => {
+                let _ = echo.write_all(b"\r\n");
+                let _ = echo.flush();
+                return Some(String::from_utf8_lossy(&line).into_owned());
+            }
+            0x7f | 0x08 => {
+                if line.pop().is_some() {
+                    let _ = echo.write_all(b"\x08 \x08");
+                }
+            }
+            0x03 => {
+                line.clear();
+                let _ = echo.write_all(b"^C\r\n");
+                return Some(String::new());
+            }
+            0x04 if line.is_empty() => return None,
+            _ => {
+                if line.len() < MAX_INTERACTIVE_LINE {
+                    line.push(b);
+                    let _ = echo.write_all(&[b]);
+                }
+            }
+        }
+        let _ = echo.flush();
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the virtual phone.
+
+mod android;
+mod apk;
+mod commands;
+mod fs;
+mod pm;
+mod shell;
+mod support;

@@ -1,0 +1,400 @@
+//! What makes a virtual phone real: its file tree on the host's disk, its Android state and its
+//! ADB endpoint.
+//!
+//! Layout under the hosting directory:
+//! - `images/<image_id>/system/`: the image's `/system`, materialised once and shared
+//!   read-only by every phone on that image;
+//! - `phones/<phone_id>/root/`: everything else of the phone (`/data`, `/sdcard` → `/data/media/0`,
+//!   `/cache`, …); a reset recreates it;
+//! - `phones/<phone_id>/adb_port`: the host port of its endpoint, kept across restarts of the
+//!   phone and of the process.
+
+use crate::{PhoneProfile, PhoneSpec};
+use cph_adb::AdbPublicKey;
+use cph_adb::device::EndpointConfig;
+use cph_phone::phone::VirtualPhone;
+use cph_phone::{PhoneControl, PhoneCore};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// Where and how phones are hosted.
+#[derive(Clone)]
+pub struct PhoneHosting {
+    /// Directory holding images and phone trees.
+    pub dir: PathBuf,
+    /// Address the phones' ADB endpoints listen on.
+    pub bind_ip: IpAddr,
+    /// Host ports handed to phones' endpoints. Keep it clear of 5555–5585, which a local adb
+    /// server probes on its own.
+    pub ports: RangeInclusive<u16>,
+    /// Keys every phone accepts (the control plane's own key).
+    pub host_keys: Vec<AdbPublicKey>,
+    /// Limits of each endpoint.
+    pub endpoint: EndpointConfig,
+}
+
+impl PhoneHosting {
+    pub fn new(dir: PathBuf, host_keys: Vec<AdbPublicKey>) -> Self {
+        PhoneHosting {
+            dir,
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ports: 20000..=39999,
+            host_keys,
+            endpoint: EndpointConfig::default(),
+        }
+    }
+}
+
+/// Why a phone could not be brought up.
+#[derive(Debug, thiserror::Error)]
+pub enum HostingError {
+    #[error("phone files: {0}")]
+    Files(#[from] io::Error),
+    #[error("no free port for the ADB endpoint in {0:?}")]
+    NoPort(RangeInclusive<u16>),
+}
+
+/// A phone whose endpoint is up.
+pub struct LivePhone {
+    pub device: Arc<VirtualPhone>,
+    pub addr: SocketAddr,
+    /// What the phone was started from.
+    pub spec: PhoneSpec,
+    cancel: CancellationToken,
+}
+
+impl LivePhone {
+    /// Applies properties set through the API to the running phone.
+    pub fn apply_api_properties(&self, props: &BTreeMap<String, serde_json::Value>) {
+        self.device.core().props.apply_api(&api_props(props));
+    }
+
+    /// Closes the endpoint and every connection to it.
+    pub fn shut_down(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for LivePhone {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Host-side files and endpoints of all phones of one agent.
+pub struct Host {
+    pub cfg: PhoneHosting,
+    /// Ports in use or reserved by phones of this host.
+    ports: Mutex<HashMap<String, u16>>,
+    /// Image ids whose `/system` was materialised by this process, with their packages.
+    images: Mutex<HashMap<String, Arc<Vec<cph_phone::pm::SystemPackage>>>>,
+    /// Held while an image's `/system` is written.
+    materializing: Mutex<()>,
+}
+
+impl Host {
+    pub fn new(cfg: PhoneHosting) -> Self {
+        Host {
+            cfg,
+            ports: Mutex::new(HashMap::new()),
+            images: Mutex::new(HashMap::new()),
+            materializing: Mutex::new(()),
+        }
+    }
+
+    fn phone_dir(&self, phone_id: &str) -> PathBuf {
+        self.cfg.dir.join("phones").join(safe_name(phone_id))
+    }
+
+    fn image_dir(&self, image_id: &str) -> PathBuf {
+        self.cfg
+            .dir
+            .join("images")
+            .join(safe_name(image_id))
+            .join("system")
+    }
+
+    /// The image's `/system` (materialised on first use) and its packages.
+    fn system_of(
+        &self,
+        spec: &PhoneSpec,
+    ) -> io::Result<(PathBuf, Arc<Vec<cph_phone::pm::SystemPackage>>)> {
+        let dir = self.image_dir(&spec.image_id);
+        if let Some(p) = lock(&self.images).get(&spec.image_id) {
+            return Ok((dir, p.clone()));
+        }
+        // One image is written by one thread at a time; the others wait and reuse it.
+        let _writing = lock(&self.materializing);
+        if let Some(p) = lock(&self.images).get(&spec.image_id) {
+            return Ok((dir, p.clone()));
+        }
+        let props = cph_phone::image::build_props(&image_inputs(spec));
+        let pkgs = cph_phone::image::materialize_system(
+            &dir,
+            &spec.profile.android_version,
+            spec.profile.sdk,
+            &props,
+        )?;
+        let pkgs = Arc::new(pkgs);
+        lock(&self.images).insert(spec.image_id.clone(), pkgs.clone());
+        Ok((dir, pkgs))
+    }
+
+    /// Creates the phone's tree if it does not exist yet (first boot).
+    fn ensure_tree(&self, phone_id: &str) -> io::Result<PathBuf> {
+        let root = self.phone_dir(phone_id).join("root");
+        if !root.join("data").is_dir() {
+            create_layout(&root)?;
+        }
+        Ok(root)
+    }
+
+    /// Restores the phone's tree to the image's factory state.
+    pub fn wipe(&self, phone_id: &str) -> io::Result<()> {
+        let root = self.phone_dir(phone_id).join("root");
+        match std::fs::remove_dir_all(&root) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        create_layout(&root)
+    }
+
+    /// Removes every file of the phone and releases its port.
+    pub fn delete(&self, phone_id: &str) -> io::Result<()> {
+        lock(&self.ports).remove(phone_id);
+        match std::fs::remove_dir_all(self.phone_dir(phone_id)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Builds the phone (files, properties, packages) and opens its endpoint.
+    pub async fn start(
+        self: &Arc<Self>,
+        spec: &PhoneSpec,
+        control: Arc<dyn PhoneControl>,
+    ) -> Result<LivePhone, HostingError> {
+        let host = self.clone();
+        let spec2 = spec.clone();
+        let core = tokio::task::spawn_blocking(move || host.build_core(&spec2, control))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))??;
+        let identity = cph_adb::DeviceIdentity {
+            product_name: spec.profile.product_name.clone(),
+            model: spec.profile.model.clone(),
+            device: spec.profile.device.clone(),
+        };
+        let mut keys = self.cfg.host_keys.clone();
+        for line in &spec.adb_keys {
+            match AdbPublicKey::from_line(line) {
+                Ok(k) => keys.push(k),
+                Err(e) => {
+                    tracing::warn!(phone_id = %spec.phone_id, error = %e, "ignoring an unusable ADB key")
+                }
+            }
+        }
+        let device = Arc::new(VirtualPhone::new(Arc::new(core), identity, keys));
+        let listener = self.bind(&spec.phone_id).await?;
+        let addr = listener.local_addr().map_err(HostingError::Files)?;
+        let cancel = CancellationToken::new();
+        let dev: Arc<dyn cph_adb::Device> = device.clone();
+        let endpoint = cph_adb::device::Endpoint::new(dev, self.cfg.endpoint.clone());
+        tokio::spawn(endpoint.serve(listener, cancel.clone()));
+        Ok(LivePhone {
+            device,
+            addr,
+            spec: spec.clone(),
+            cancel,
+        })
+    }
+
+    fn build_core(
+        &self,
+        spec: &PhoneSpec,
+        control: Arc<dyn PhoneControl>,
+    ) -> io::Result<PhoneCore> {
+        let (system_dir, system_pkgs) = self.system_of(spec)?;
+        let root = self.ensure_tree(&spec.phone_id)?;
+        let fs = cph_phone::fs::PhoneFs::new(vec![
+            cph_phone::fs::Mount {
+                device_path: "/".into(),
+                host_dir: root,
+                read_only: false,
+            },
+            cph_phone::fs::Mount {
+                device_path: "/system".into(),
+                host_dir: system_dir,
+                read_only: true,
+            },
+        ])?;
+        let mut base = cph_phone::image::build_props(&image_inputs(spec));
+        for (k, v) in &spec.profile.default_properties {
+            base.insert(k.clone(), v.clone());
+        }
+        base.insert(
+            "ro.serialno".into(),
+            spec.phone_id.chars().take(16).collect(),
+        );
+        base.insert("persist.radio.imei".into(), spec.imei.clone());
+        base.insert("ro.ril.oem.imei".into(), spec.imei.clone());
+        base.insert("dhcp.eth0.ipaddress".into(), spec.phone_ip.clone());
+        let props = cph_phone::props::Props::new(base);
+        props.apply_api(&api_props(&spec.properties));
+        let pm = cph_phone::pm::PackageManager::new(system_pkgs.as_ref().clone());
+        let core = PhoneCore {
+            fs,
+            props,
+            pm,
+            android: cph_phone::android::AndroidState::new(),
+            control,
+        };
+        cph_phone::android::load_persistent_state(&core)?;
+        Ok(core)
+    }
+
+    /// Binds the phone's endpoint: its remembered port if it is free, else the next free one.
+    async fn bind(&self, phone_id: &str) -> Result<tokio::net::TcpListener, HostingError> {
+        let file = self.phone_dir(phone_id).join("adb_port");
+        let remembered = lock(&self.ports).get(phone_id).copied().or_else(|| {
+            std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|s| s.trim().parse::<u16>().ok())
+                .filter(|p| self.cfg.ports.contains(p))
+        });
+        if let Some(port) = remembered
+            && let Ok(l) = tokio::net::TcpListener::bind((self.cfg.bind_ip, port)).await
+        {
+            lock(&self.ports).insert(phone_id.to_string(), port);
+            return Ok(l);
+        }
+        let taken: HashSet<u16> = lock(&self.ports)
+            .iter()
+            .filter(|(id, _)| id.as_str() != phone_id)
+            .map(|(_, p)| *p)
+            .collect();
+        let (lo, hi) = (*self.cfg.ports.start(), *self.cfg.ports.end());
+        let span = u32::from(hi - lo) + 1;
+        // Start at a point derived from the id so phones spread over the range.
+        let start = phone_id
+            .bytes()
+            .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)))
+            % span;
+        for i in 0..span {
+            let port = lo + ((start + i) % span) as u16;
+            if taken.contains(&port) || (5554..=5585).contains(&port) {
+                continue;
+            }
+            if let Ok(l) = tokio::net::TcpListener::bind((self.cfg.bind_ip, port)).await {
+                lock(&self.ports).insert(phone_id.to_string(), port);
+                std::fs::write(&file, port.to_string()).map_err(HostingError::Files)?;
+                return Ok(l);
+            }
+        }
+        Err(HostingError::NoPort(self.cfg.ports.clone()))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A path component derived from an id: only `[0-9A-Za-z_-]`, so an id never walks the host.
+fn safe_name(id: &str) -> String {
+    let s: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() { "_".into() } else { s }
+}
+
+/// API properties as strings (integers are given as JSON numbers).
+fn api_props(props: &BTreeMap<String, serde_json::Value>) -> BTreeMap<String, String> {
+    props
+        .iter()
+        .map(|(k, v)| {
+            let s = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), s)
+        })
+        .collect()
+}
+
+fn image_inputs(spec: &PhoneSpec) -> cph_phone::image::ImageInputs {
+    let p: &PhoneProfile = &spec.profile;
+    cph_phone::image::ImageInputs {
+        image_id: spec.image_id.clone(),
+        image_name: p.image_name.clone(),
+        os_name: p.os_name.clone(),
+        android_version: p.android_version.clone(),
+        sdk: p.sdk,
+        product_name: p.product_name.clone(),
+        model: p.model.clone(),
+        device: p.device.clone(),
+        brand: p.brand.clone(),
+        manufacturer: p.manufacturer.clone(),
+        width: p.width,
+        height: p.height,
+        density: p.density,
+    }
+}
+
+/// The directories of a fresh phone (what the image's init would create).
+fn create_layout(root: &Path) -> io::Result<()> {
+    for d in [
+        "data/local/tmp",
+        "data/media/0/Download",
+        "data/media/0/DCIM",
+        "data/media/0/Pictures",
+        "data/media/0/Music",
+        "data/media/0/Movies",
+        "data/media/0/Documents",
+        "data/app",
+        "data/data",
+        "data/user",
+        "data/system",
+        "data/property",
+        "data/misc/adb",
+        "cache",
+        "mnt",
+        "storage/emulated",
+        "storage/self",
+        "vendor",
+        "oem",
+        "acct",
+        "config",
+        "dev",
+        "proc",
+        "sys",
+    ] {
+        std::fs::create_dir_all(root.join(d))?;
+    }
+    // Symbolic links hold device paths; the phone's file system resolves them in its sandbox.
+    for (link, target) in [
+        ("sdcard", "/storage/self/primary"),
+        ("storage/self/primary", "/storage/emulated/0"),
+        ("storage/emulated/0", "/data/media/0"),
+        ("etc", "/system/etc"),
+        ("data/user/0", "/data/data"),
+    ] {
+        let p = root.join(link);
+        if std::fs::symlink_metadata(&p).is_err() {
+            std::os::unix::fs::symlink(target, &p)?;
+        }
+    }
+    Ok(())
+}
