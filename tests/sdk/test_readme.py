@@ -1,6 +1,7 @@
 """The README's Python example runs unchanged against the server."""
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -21,3 +22,29 @@ def test_readme_example_buys_a_server_and_restarts_its_phones(cph, tmp_path):
     assert r.returncode == 0, r.stderr
     statuses = ast.literal_eval(r.stdout.strip().splitlines()[-1])  # the example prints the job statuses
     assert statuses and all(s == 2 for s in statuses), r.stdout
+
+
+def test_readme_adb_example_installs_an_app_and_a_reset_removes_it(cph, tmp_path):
+    from adb_tools import ADB, APK, StockAdb
+
+    assert ADB, "stock adb is needed (apt-get install adb)"
+    text = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2, "README has no ADB example"
+    script = tmp_path / "adb_example.py"
+    script.write_text(blocks[1])
+    (tmp_path / "cph-data").symlink_to(cph.data_dir, target_is_directory=True)
+    (tmp_path / "app.apk").symlink_to(APK)
+    adb = StockAdb(None)  # an adb server of its own; the example adds its key pair
+    try:
+        env = {**os.environ, **{k: v for k, v in adb.env.items() if k != "PATH"}}
+        r = subprocess.run(
+            [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env
+        )
+    finally:
+        adb.close()
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert "Success" in lines[-3], r.stdout
+    assert ast.literal_eval(lines[-2]) == ["package:io.appium.settings"], r.stdout
+    assert ast.literal_eval(lines[-1]) == [], r.stdout
