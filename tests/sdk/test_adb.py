@@ -534,3 +534,52 @@ def test_run_sync_command_is_limited_to_six_calls_per_minute(tmp_path):
         expect_error(lambda: run_sync(c, "echo $HOME", phone_ids=[missing_id()]), 400, "CPS.0118")
     finally:
         srv.stop()
+
+
+def test_an_image_change_on_restart_changes_the_build_and_system_packages(client, phones, adb, android11):
+    p, ep = phones.take()
+    images = [i for i in android11.catalog["images"] if i.image_label == android11.image_label]
+    other = next(i for i in images if i.os_name.startswith("AOSP9"))
+    adb.connect(ep.serial)
+    assert adb.wait_state(ep.serial, "device") == "device"
+    assert sh(adb, ep.serial, "getprop ro.build.version.release").stdout.strip() == "11"
+    body = RestartCloudPhoneRequestBody(image_id=other.image_id, phones=[PhoneProperty(phone_id=p.phone_id)])
+    r = client.restart_cloud_phone(RestartCloudPhoneRequest(body=body))
+    wait_jobs_succeeded(client, r.request_id, timeout=60)
+    ep = wait_endpoint(client, p.phone_id)
+    adb.connect(ep.serial)
+    assert adb.wait_state(ep.serial, "device") == "device"
+    assert sh(adb, ep.serial, "getprop ro.build.version.release").stdout.strip() == "9"
+    assert sh(adb, ep.serial, "getprop ro.build.version.sdk").stdout.strip() == "28"
+    dump = sh(adb, ep.serial, "dumpsys package com.android.settings").stdout
+    assert "versionName=9" in dump, dump
+
+
+def test_phones_whose_endpoint_cannot_come_back_are_reported_abnormal(tmp_path, offer):
+    """After a restart of the service, a phone that should run but whose endpoint cannot open
+    (here: the only allowed port is taken) shows status -7 instead of pretending to run."""
+    import socket
+
+    from conftest import CphServer
+    from cph_sdk import make_client, phone_status
+
+    srv = CphServer(tmp_path / "data", None)
+    srv.data_dir.mkdir()
+    srv.start()
+    try:
+        c = make_client(srv.endpoint, srv.ak, srv.sk, srv.project_id)
+        sid = buy_running_servers(c, srv, 1, offer)[0]
+        ids = [p.phone_id for p in server_phones(c, sid)]
+        assert all(wait_endpoint(c, pid) for pid in ids)
+        srv.stop()
+        with socket.socket() as blocker:
+            blocker.bind(("127.0.0.1", 0))
+            blocker.listen()
+            port = blocker.getsockname()[1]
+            srv.env_overrides["CPH_PHONE_PORTS"] = f"{port}-{port}"
+            (srv.data_dir / "bootstrap.json").unlink()  # start() waits for the new one
+            srv.start()
+            c = make_client(srv.endpoint, srv.ak, srv.sk, srv.project_id)
+            assert {phone_status(c, pid) for pid in ids} == {-7}
+    finally:
+        srv.stop()

@@ -74,6 +74,7 @@ impl Service {
             .collect();
         let mut after = String::new();
         let mut adopted = 0usize;
+        let mut broken: Vec<String> = Vec::new();
         loop {
             let page = {
                 let mut c = self.store().read().await?;
@@ -99,11 +100,19 @@ impl Service {
                         running,
                     },
                 };
-                self.inner.agent.execute(env).await;
+                if let CommandResult::Failed { message, .. } = self.inner.agent.execute(env).await
+                {
+                    // The phone should run but cannot: report it abnormal rather than running.
+                    tracing::error!(phone_id = %p.phone_id, %message, "phone could not be brought back");
+                    broken.push(p.phone_id.clone());
+                }
                 adopted += 1;
             }
         }
         let mut tx = self.store().write().await?;
+        for id in &broken {
+            cph_store::phones::set_status(&mut tx, id, PhoneStatus::Abnormal.code(), now).await?;
+        }
         let orphans = cph_store::phones::settle_orphans(&mut tx, now).await?;
         tx.commit().await.map_err(cph_store::StoreError::from)?;
         tracing::info!(adopted, orphans, "recovered phone state");
