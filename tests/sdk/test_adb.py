@@ -583,3 +583,21 @@ def test_phones_whose_endpoint_cannot_come_back_are_reported_abnormal(tmp_path, 
             assert {phone_status(c, pid) for pid in ids} == {-7}
     finally:
         srv.stop()
+
+
+def test_shell_without_a_command_reads_a_script_from_stdin(adb, phone):
+    _, ep = phone
+    r = adb.run("-s", ep.serial, "shell", input="cd /sdcard\necho here=$(pwd)\nexit 5\n")
+    assert r.returncode == 5
+    assert r.stdout == "here=/sdcard\n", r.stdout
+
+
+def test_sync_paths_stay_inside_the_phone(adb, phone, tmp_path):
+    _, ep = phone
+    name = f"cph-sync-escape-{os.getpid()}"
+    f = tmp_path / "f"
+    f.write_text("pushed")
+    r = adb.run("-s", ep.serial, "push", str(f), f"/../../../../../../tmp/{name}")
+    assert r.returncode == 0, r.stderr
+    assert not (Path("/tmp") / name).exists()
+    assert sh(adb, ep.serial, f"cat /tmp/{name}").stdout == "pushed"

@@ -3,7 +3,8 @@
 //!
 //! Commands run on the blocking thread pool (the shell and its commands are synchronous), with
 //! their standard streams bridged to the ADB stream. An empty `shell:` command is an
-//! interactive session: a small line editor echoes input, runs each line and prints a prompt.
+//! interactive session: each line of input runs in one shell session; on a terminal (`pty`) a
+//! small line editor echoes input and a prompt is printed, as mksh does.
 
 use crate::PhoneCore;
 use cph_adb::{AdbPublicKey, Device, DeviceIdentity, ExecIo, ExecRequest, Invocation, SyncFs};
@@ -155,7 +156,11 @@ fn interactive(
     let mut session = crate::shell::Session::new(core);
     let mut status = 0;
     loop {
-        if write!(stdout, "{}", prompt(core, session.cwd())).is_err() || stdout.flush().is_err() {
+        // Like mksh, prompt only when talking to a terminal.
+        if pty
+            && (write!(stdout, "{}", prompt(core, session.cwd())).is_err()
+                || stdout.flush().is_err())
+        {
             return status;
         }
         let Some(line) = read_line(stdin, stdout, pty) else {
