@@ -1,0 +1,1097 @@
+//! `phones`: benchmarks of hosted virtual phones, each against a baseline measured in the same
+//! run on the same machine.
+//!
+//! 1. **File transfer**: `adb push` and `adb pull` of a random file (1 GiB by default) with the
+//!    stock `adb` client into one phone hosted in this process, against `cp` of the same file on
+//!    the same disk. Every measurement starts after an untimed `sync` (so no earlier dirty data is
+//!    written back while it runs) and ends when the tool exits, with its data in the page cache:
+//!    the phone does not `fsync` a pushed file, so `cp` is not followed by `sync` either. The
+//!    pulled file must hash like the source before anything is reported. The CPU each step costs
+//!    is reported too, split between this process (the phone's endpoint), the tool (`cp` or the
+//!    adb client) and the adb server, per GiB moved.
+//! 2. **RunSyncCommand**: `getprop ro.product.model` on 100 phones per call through the real HTTP
+//!    API (`server_ids`: `phone_ids` allows at most 15 phones per call), calls made one after the
+//!    other; p50/p99 latency against the same call running `true` on the same phones, interleaved
+//!    with it, which is the cost of the API, the job engine and one ADB shell round trip per phone
+//!    with no work on the phone. Every job must succeed with the phone's model as its output.
+//! 3. **Idle phones**: 1,000 running phones in one hosted agent: resident memory per phone and
+//!    idle CPU, against the same process holding the empty agent.
+//!
+//! Run: `cargo run --release -p cph-bench --bin phones -- --help`.
+
+#[allow(dead_code)]
+#[path = "../client.rs"]
+mod client;
+#[path = "../seed.rs"]
+mod seed;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use cph_adb::AdbPrivateKey;
+use cph_adb::client::{AdbClient, ClientConfig};
+use cph_domain::{Clock, SystemClock};
+use cph_runtime::hosting::PhoneHosting;
+use cph_runtime::virtual_host::{Durations, VirtualHostAgent};
+use cph_runtime::{AgentCommand, CommandEnvelope, CommandResult, HostAgent, PhoneSpec};
+use cph_service::{Service, ServiceConfig};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where the pushed file goes on the phone.
+const PHONE_PATH: &str = "/data/local/tmp/big.bin";
+/// Phone model and image of every phone (a catalog entry, so the phones look real).
+const PHONE_MODEL: &str = "rx1.cp.c60.d10.e1v1";
+/// Longest any single `adb` invocation may take.
+const ADB_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest one RunSyncCommand call may take before the run is abandoned (the API bounds its
+/// own wait at 30 s).
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Phones created at once in the idle benchmark.
+const CREATE_PARALLELISM: usize = 64;
+/// Longer than tokio's keep-alive of idle blocking threads (10 s).
+const BLOCKING_THREAD_RETIREMENT: Duration = Duration::from_secs(11);
+/// Idle phones asked over ADB, after the measurement, whether they are what they were made.
+const IDLE_PROBES: usize = 10;
+
+/// Which benchmark to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Only {
+    Transfer,
+    Sync,
+    Idle,
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmarks of hosted virtual phones against same-run baselines")]
+struct Args {
+    /// Run only this benchmark (default: all three).
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+    /// Size of the transferred file, MiB.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    transfer_mib: u64,
+    /// Rounds of cp/push/pull; the median of each is reported.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=20))]
+    transfer_runs: u64,
+    /// The stock adb client.
+    #[arg(long, default_value = "/usr/bin/adb")]
+    adb: PathBuf,
+    /// RunSyncCommand calls of each kind (getprop and the `true` baseline, interleaved).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    sync_calls: u64,
+    /// Phones one RunSyncCommand call covers.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=6_000))]
+    sync_phones: u64,
+    /// Running phones of the idle benchmark.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=15_000))]
+    idle_phones: u64,
+    /// Length of each idle CPU interval, seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    idle_seconds: u64,
+    /// Directory the temporary files go in (the disk under test); default: the system's.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// One line of the summary table.
+struct Row {
+    name: String,
+    figure: String,
+    baseline: String,
+    ratio: String,
+    target: String,
+    met: Option<bool>,
+}
+
+impl Row {
+    fn markdown(&self) -> String {
+        let met = match self.met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "–",
+        };
+        format!(
+            "| {} | {} | {} | {} | {} | {} |",
+            self.name, self.figure, self.baseline, self.ratio, self.target, met
+        )
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let wants = |b: Only| args.only.is_none_or(|o| o == b);
+    // The idle benchmark runs first: its memory figure is a difference of resident sizes, which
+    // heap freed by an earlier benchmark (and reused by the phones) would make look smaller.
+    let mut idle = Vec::new();
+    let mut sync = Vec::new();
+    let mut transfer = Vec::new();
+    if wants(Only::Idle) {
+        idle = bench_idle(&args, &base).await.context("idle benchmark")?;
+    }
+    if wants(Only::Sync) {
+        sync = bench_sync(&args, &base)
+            .await
+            .context("RunSyncCommand benchmark")?;
+    }
+    if wants(Only::Transfer) {
+        transfer = bench_transfer(&args, &base)
+            .await
+            .context("file transfer benchmark")?;
+    }
+    println!();
+    println!("| benchmark | figure | same-run baseline | ratio | target | met |");
+    println!("|---|---|---|---|---|---|");
+    for r in transfer.iter().chain(&sync).chain(&idle) {
+        println!("{}", r.markdown());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Boot, stop and reset take no simulated time: the benchmarks measure the phones, not waits.
+fn instant_durations() -> Durations {
+    Durations {
+        boot: Duration::ZERO,
+        stop: Duration::ZERO,
+        reset: Duration::ZERO,
+    }
+}
+
+fn temp_dir(base: &Path, what: &str) -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("cph-bench-{what}-"))
+        .tempdir_in(base)
+        .with_context(|| format!("creating a temporary directory in {}", base.display()))
+}
+
+/// A phone of the catalog's [`PHONE_MODEL`], looking as the control plane would make it look.
+fn phone_spec(catalog: &cph_catalog::Catalog, phone_id: &str, slot: usize) -> PhoneSpec {
+    let model = catalog.phone_model(PHONE_MODEL);
+    let image = model.and_then(|m| {
+        catalog
+            .phone_images
+            .iter()
+            .find(|i| i.image_label == m.image_label)
+    });
+    let (width, height) = model
+        .and_then(|m| {
+            let (w, h) = m.resolution.split_once('x')?;
+            Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
+        })
+        .unwrap_or((720, 1280));
+    PhoneSpec {
+        phone_id: phone_id.to_string(),
+        server_id: "bench-server".into(),
+        phone_model_name: PHONE_MODEL.into(),
+        image_id: image.map(|i| i.image_id.clone()).unwrap_or_default(),
+        imei: cph_service::servers::new_imei(),
+        phone_ip: cph_service::servers::phone_ip(slot as i64),
+        properties: BTreeMap::new(),
+        profile: cph_runtime::PhoneProfile {
+            product_name: "cloudphone".into(),
+            model: PHONE_MODEL.into(),
+            device: "cloudphone".into(),
+            brand: "cph".into(),
+            manufacturer: "cph".into(),
+            width,
+            height,
+            density: model.and_then(|m| u32::try_from(m.dpi).ok()).unwrap_or(320),
+            android_version: image.map(|i| i.android_version.clone()).unwrap_or_default(),
+            sdk: image.map(|i| i.sdk).unwrap_or(0),
+            image_name: image.map(|i| i.image_name.clone()).unwrap_or_default(),
+            os_name: image.map(|i| i.os_name.clone()).unwrap_or_default(),
+            default_properties: BTreeMap::new(),
+        },
+        adb_keys: Vec::new(),
+    }
+}
+
+/// Creates a running phone; fails unless the agent reports success and its endpoint is up.
+async fn create_phone(agent: &VirtualHostAgent, spec: PhoneSpec) -> anyhow::Result<SocketAddr> {
+    let id = spec.phone_id.clone();
+    let r = agent
+        .execute(CommandEnvelope {
+            command_id: format!("create-{id}"),
+            command: AgentCommand::CreatePhone { spec },
+        })
+        .await;
+    if let CommandResult::Failed { code, message } = r {
+        anyhow::bail!("creating phone {id} failed: {code} {message}");
+    }
+    agent
+        .adb_endpoint(&id)
+        .with_context(|| format!("phone {id} runs without an ADB endpoint"))
+}
+
+/// The value of a `Key:   1234 kB` line of `/proc/self/status`, in KiB.
+fn status_kib(key: &str) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    text.lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .with_context(|| format!("no {key} in /proc/self/status"))
+}
+
+/// CPU times of a process from `/proc/<pid>/stat`, in seconds.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuTimes {
+    /// utime + stime of the process itself.
+    own: f64,
+    /// cutime + cstime: children it has waited for.
+    children: f64,
+}
+
+/// Reads `/proc/<which>/stat` (`which` is `self` or a pid).
+fn cpu_times(which: &str) -> anyhow::Result<CpuTimes> {
+    let path = format!("/proc/{which}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // The command name (field 2) may hold spaces; fields after it start past the last ')'.
+    let rest = text
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .with_context(|| format!("malformed {path}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); utime, stime, cutime, cstime are fields 14 to 17.
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("malformed field {i} of {path}"))
+    };
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    Ok(CpuTimes {
+        own: (ticks(14)? + ticks(15)?) as f64 / hz,
+        children: (ticks(16)? + ticks(17)?) as f64 / hz,
+    })
+}
+
+/// utime + stime of this process, in seconds.
+fn cpu_seconds() -> anyhow::Result<f64> {
+    Ok(cpu_times("self")?.own)
+}
+
+/// CPU this process used over `dur` of wall time, as a percentage of one core.
+async fn cpu_percent_over(dur: Duration) -> anyhow::Result<f64> {
+    let c0 = cpu_seconds()?;
+    let t0 = Instant::now();
+    tokio::time::sleep(dur).await;
+    let c1 = cpu_seconds()?;
+    Ok(100.0 * (c1 - c0) / t0.elapsed().as_secs_f64())
+}
+
+fn mb(bytes: f64) -> f64 {
+    bytes / 1e6
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "n/a (baseline 0)".into()
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// The nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. File transfer
+// ---------------------------------------------------------------------------------------------
+
+/// The stock `adb` client with its own server port, home directory and vendor key, so it never
+/// touches the user's adb server or keys. Dropping it kills its server.
+struct StockAdb {
+    bin: PathBuf,
+    home: PathBuf,
+    port: u16,
+    key: PathBuf,
+}
+
+impl StockAdb {
+    fn new(bin: &Path, home: PathBuf, key_pem: &str) -> anyhow::Result<StockAdb> {
+        use std::os::unix::fs::OpenOptionsExt;
+        anyhow::ensure!(bin.is_file(), "no adb client at {}", bin.display());
+        std::fs::create_dir_all(&home)?;
+        let key = home.join("vendor.adb_key");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&key)
+            .with_context(|| format!("writing {}", key.display()))?;
+        f.write_all(key_pem.as_bytes())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        Ok(StockAdb {
+            bin: bin.to_path_buf(),
+            home,
+            port,
+            key,
+        })
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(&self.bin);
+        c.args(args)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PATH", "/usr/bin:/bin")
+            .env("ANDROID_ADB_SERVER_PORT", self.port.to_string())
+            .env("ADB_VENDOR_KEYS", &self.key)
+            // No probing of emulator ports on this host.
+            .env("ADB_LOCAL_TRANSPORT_MAX_PORT", "5553")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        c
+    }
+
+    /// Runs adb to completion; fails on a non-zero exit. Returns stdout + stderr.
+    async fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = tokio::time::timeout(ADB_TIMEOUT, self.command(args).output())
+            .await
+            .with_context(|| format!("adb {args:?} timed out"))?
+            .with_context(|| format!("running adb {args:?}"))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        anyhow::ensure!(
+            out.status.success(),
+            "adb {args:?} failed ({}): {}",
+            out.status,
+            text.trim()
+        );
+        Ok(text)
+    }
+
+    /// Connects to `serial` and waits until adb reports it as `device`.
+    async fn connect(&self, serial: &str) -> anyhow::Result<()> {
+        self.run(&["start-server"]).await?;
+        let said = self.run(&["connect", serial]).await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let state = self
+                .run(&["-s", serial, "get-state"])
+                .await
+                .unwrap_or_default();
+            if state.trim() == "device" {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{serial} is not a device after 30 s (connect said {:?}, state {:?})",
+                said.trim(),
+                state.trim()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for StockAdb {
+    fn drop(&mut self) {
+        let child = std::process::Command::new(&self.bin)
+            .arg("kill-server")
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("ANDROID_ADB_SERVER_PORT", self.port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if let Ok(mut child) = child {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Writes `bytes` pseudo-random bytes (xorshift64*, incompressible for practical purposes) and
+/// returns their SHA-256.
+fn write_random(path: &Path, bytes: u64) -> anyhow::Result<[u8; 32]> {
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        for chunk in buf.chunks_exact_mut(8) {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            chunk.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n])?;
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    f.flush()?;
+    Ok(hasher.finalize().into())
+}
+
+fn sha256_of(path: &Path) -> anyhow::Result<[u8; 32]> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().into())
+}
+
+/// `sync(1)`: flushes dirty pages so they are not written back during the next measurement.
+async fn sync_disk() -> anyhow::Result<()> {
+    let st = tokio::time::timeout(
+        ADB_TIMEOUT,
+        tokio::process::Command::new("sync")
+            .kill_on_drop(true)
+            .status(),
+    )
+    .await
+    .context("sync timed out")??;
+    anyhow::ensure!(st.success(), "sync failed: {st}");
+    Ok(())
+}
+
+fn remove_if_present(p: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", p.display())),
+    }
+}
+
+/// Wall time and CPU of one timed step.
+#[derive(Debug, Clone, Copy, Default)]
+struct Step {
+    secs: f64,
+    /// CPU of this process (the phone's endpoint).
+    endpoint: f64,
+    /// CPU of the tool run for the step (`cp` or the adb client), once reaped.
+    tool: f64,
+    /// CPU of the adb server (0 for `cp`).
+    server: f64,
+}
+
+impl Step {
+    fn cpu(&self) -> f64 {
+        self.endpoint + self.tool + self.server
+    }
+}
+
+/// The pid of the adb server listening on `port` (`adb -L tcp:<port> fork-server server …`).
+fn adb_server_pid(port: u16) -> Option<String> {
+    let want = format!("tcp:{port}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid = e.file_name().into_string().ok()?;
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let has = |w: &str| args.contains(&w.as_bytes());
+        (has("fork-server") && has(&want)).then_some(pid)
+    })
+}
+
+/// Times `run` and charges the CPU spent meanwhile to this process, its reaped children and
+/// the adb server.
+async fn measure<F>(server_pid: Option<&str>, run: F) -> anyhow::Result<Step>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let server = || {
+        server_pid
+            .and_then(|p| cpu_times(p).ok())
+            .map(|c| c.own)
+            .unwrap_or(0.0)
+    };
+    let (me0, sv0) = (cpu_times("self")?, server());
+    let t = Instant::now();
+    run.await?;
+    let secs = t.elapsed().as_secs_f64();
+    let (me1, sv1) = (cpu_times("self")?, server());
+    Ok(Step {
+        secs,
+        endpoint: me1.own - me0.own,
+        tool: me1.children - me0.children,
+        server: sv1 - sv0,
+    })
+}
+
+/// Runs `cmd` to a successful exit within [`ADB_TIMEOUT`].
+async fn run_tool(mut cmd: tokio::process::Command, what: &str) -> anyhow::Result<()> {
+    let st = tokio::time::timeout(ADB_TIMEOUT, cmd.kill_on_drop(true).status())
+        .await
+        .with_context(|| format!("{what} timed out"))??;
+    anyhow::ensure!(st.success(), "{what} failed: {st}");
+    Ok(())
+}
+
+async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
+    let tmp = temp_dir(base, "transfer")?;
+    let bytes = args.transfer_mib << 20;
+    let gib = bytes as f64 / f64::from(1u32 << 30);
+    let src = tmp.path().join("src.bin");
+    eprintln!(
+        "[transfer] writing {} MiB of random data…",
+        args.transfer_mib
+    );
+    let src_hash = {
+        let src = src.clone();
+        tokio::task::spawn_blocking(move || write_random(&src, bytes)).await??
+    };
+
+    let key = AdbPrivateKey::generate().context("generating the control key")?;
+    let pem = key.to_pem().context("encoding the control key")?;
+    let hosting = PhoneHosting::new(tmp.path().join("host"), vec![key.public_key()]);
+    let agent = VirtualHostAgent::hosted("bench-transfer", instant_durations(), hosting);
+    let catalog = cph_catalog::Catalog::builtin();
+    let phone_id = cph_domain::ids::hex_id();
+    let addr = create_phone(&agent, phone_spec(&catalog, &phone_id, 0)).await?;
+    let serial = addr.to_string();
+    eprintln!("[transfer] phone {phone_id} listens on {serial}");
+
+    let adb = StockAdb::new(&args.adb, tmp.path().join("adb-home"), &pem)?;
+    adb.connect(&serial).await?;
+    let server_pid = adb_server_pid(adb.port);
+    if server_pid.is_none() {
+        eprintln!("[transfer] adb server process not found: its CPU is not accounted");
+    }
+    let sv = server_pid.as_deref();
+    let cp_dst = tmp.path().join("cp.bin");
+    let pulled = tmp.path().join("pulled.bin");
+    let src_arg = src.to_string_lossy().into_owned();
+    let dst_arg = pulled.to_string_lossy().into_owned();
+    let (mut cps, mut pushes, mut pulls) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 1..=args.transfer_runs {
+        remove_if_present(&cp_dst)?;
+        sync_disk().await?;
+        let mut cmd = tokio::process::Command::new("cp");
+        cmd.arg(&src).arg(&cp_dst);
+        let cp = measure(None, run_tool(cmd, "cp")).await?;
+        remove_if_present(&cp_dst)?;
+
+        adb.run(&["-s", &serial, "shell", "rm", "-f", PHONE_PATH])
+            .await?;
+        sync_disk().await?;
+        let push = measure(sv, async {
+            adb.run(&["-s", &serial, "push", &src_arg, PHONE_PATH])
+                .await
+                .map(drop)
+        })
+        .await?;
+
+        remove_if_present(&pulled)?;
+        sync_disk().await?;
+        let pull = measure(sv, async {
+            adb.run(&["-s", &serial, "pull", PHONE_PATH, &dst_arg])
+                .await
+                .map(drop)
+        })
+        .await?;
+
+        let got = {
+            let p = pulled.clone();
+            tokio::task::spawn_blocking(move || sha256_of(&p)).await??
+        };
+        anyhow::ensure!(
+            got == src_hash,
+            "run {run}: the pulled file differs from the source (sha256 {} vs {})",
+            hex::encode(got),
+            hex::encode(src_hash)
+        );
+        remove_if_present(&pulled)?;
+        let rate = |s: &Step| mb(bytes as f64) / s.secs;
+        let cpu = |s: &Step| {
+            format!(
+                "CPU s/GiB: endpoint {:.2}, tool {:.2}, adb server {:.2}",
+                s.endpoint / gib,
+                s.tool / gib,
+                s.server / gib
+            )
+        };
+        eprintln!(
+            "[transfer] run {run} (pulled file sha256 matches):\n  cp   {:5.0} MB/s  {}\n  push {:5.0} MB/s  {}\n  pull {:5.0} MB/s  {}",
+            rate(&cp),
+            cpu(&cp),
+            rate(&push),
+            cpu(&push),
+            rate(&pull),
+            cpu(&pull),
+        );
+        cps.push(cp);
+        pushes.push(push);
+        pulls.push(pull);
+    }
+    let _ = adb.run(&["disconnect", &serial]).await;
+    drop(adb);
+    drop(agent);
+
+    let mbps = |v: &[Step]| {
+        median(
+            &v.iter()
+                .map(|s| mb(bytes as f64) / s.secs)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let cpu_per_gib =
+        |v: &[Step], f: fn(&Step) -> f64| median(&v.iter().map(|s| f(s) / gib).collect::<Vec<_>>());
+    let cp = mbps(&cps);
+    let cp_cpu = cpu_per_gib(&cps, Step::cpu);
+    let mut rows = Vec::new();
+    for (name, steps) in [("push", &pushes), ("pull", &pulls)] {
+        let v = mbps(steps);
+        rows.push(Row {
+            name: format!(
+                "adb {name} {} MiB (median of {})",
+                args.transfer_mib, args.transfer_runs
+            ),
+            figure: format!("{v:.0} MB/s"),
+            baseline: format!("cp {cp:.0} MB/s"),
+            ratio: ratio(v, cp),
+            target: "≥ 0.60 of cp".into(),
+            met: Some(v >= 0.6 * cp),
+        });
+        let total = cpu_per_gib(steps, Step::cpu);
+        rows.push(Row {
+            name: format!("CPU per GiB of adb {name} (median)"),
+            figure: format!(
+                "{total:.2} s (endpoint {:.2}, adb client {:.2}, adb server {:.2})",
+                cpu_per_gib(steps, |s| s.endpoint),
+                cpu_per_gib(steps, |s| s.tool),
+                cpu_per_gib(steps, |s| s.server)
+            ),
+            baseline: format!("cp {cp_cpu:.2} s"),
+            ratio: ratio(total, cp_cpu),
+            target: "–".into(),
+            met: None,
+        });
+    }
+    Ok(rows)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. RunSyncCommand
+// ---------------------------------------------------------------------------------------------
+
+/// Latencies (seconds) of the calls of one kind.
+#[derive(Default)]
+struct Latencies(Vec<f64>);
+
+impl Latencies {
+    fn sorted(&self) -> Vec<f64> {
+        let mut v = self.0.clone();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+}
+
+/// One RunSyncCommand call; checks that every expected phone answered with status 2 and
+/// `want(phone_id)` as its output. Returns the call's latency in seconds.
+async fn sync_call(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    body: &[u8],
+    expected: &HashMap<String, String>,
+    want_output: bool,
+) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let (status, resp) = tokio::time::timeout(
+        CALL_TIMEOUT,
+        client::one(addr, "POST", path, token, Some(body)),
+    )
+    .await
+    .context("RunSyncCommand timed out")??;
+    let secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        status == 200,
+        "RunSyncCommand answered {status}: {}",
+        String::from_utf8_lossy(&resp)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&resp).context("RunSyncCommand body")?;
+    let jobs = v["jobs"].as_array().context("no jobs in the answer")?;
+    anyhow::ensure!(
+        jobs.len() == expected.len(),
+        "{} jobs for {} phones",
+        jobs.len(),
+        expected.len()
+    );
+    let mut seen = std::collections::HashSet::new();
+    for j in jobs {
+        let phone = j["phone_id"].as_str().unwrap_or_default();
+        let Some(model) = expected.get(phone) else {
+            anyhow::bail!("a job for an unexpected phone: {j}");
+        };
+        anyhow::ensure!(seen.insert(phone.to_string()), "two jobs for phone {phone}");
+        anyhow::ensure!(j["status"] == 2, "job not succeeded: {j}");
+        let out = j["execute_msg"].as_str().unwrap_or_default().trim_end();
+        let want = if want_output { model.as_str() } else { "" };
+        anyhow::ensure!(
+            out == want,
+            "phone {phone} answered {out:?}, expected {want:?}"
+        );
+    }
+    Ok(secs)
+}
+
+async fn bench_sync(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
+    let tmp = temp_dir(base, "sync")?;
+    let n = args.sync_phones as usize;
+    let store = cph_store::Store::open(&format!(
+        "sqlite://{}",
+        tmp.path().join("bench.db").display()
+    ))
+    .await?;
+    let key = AdbPrivateKey::generate().context("generating the control key")?;
+    let hosting = PhoneHosting::new(tmp.path().join("host"), vec![key.public_key()]);
+    let agent = VirtualHostAgent::hosted("bench-sync", instant_durations(), hosting);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let service = Service::new(
+        store.clone(),
+        cph_catalog::Catalog::builtin(),
+        clock.clone(),
+        ServiceConfig {
+            token_key: b"bench-token-key-bench-token-key!".to_vec(),
+            adb_key: Some(key),
+            sync_commands_per_minute: 0,
+            ..ServiceConfig::default()
+        },
+        agent.clone(),
+    );
+    let boot = service
+        .bootstrap(&cph_service::iam::BootstrapRequest {
+            domain_name: "bench".into(),
+            user_name: "admin".into(),
+            access_key: None,
+            secret_key: None,
+        })
+        .await?;
+    // Phones are seeded as running rows; recovery adopts them, which brings their endpoints up.
+    let server_ids = seed::phones(&service, &boot.project_id, n).await?;
+    let t = Instant::now();
+    service.recover().await?;
+    let mut expected = HashMap::new();
+    {
+        let mut c = store.read().await?;
+        for sid in &server_ids {
+            for p in cph_store::phones::of_server(&mut c, sid).await? {
+                anyhow::ensure!(
+                    agent.adb_endpoint(&p.phone_id).is_some(),
+                    "phone {} has no endpoint after recovery",
+                    p.phone_id
+                );
+                expected.insert(p.phone_id, p.phone_model_name);
+            }
+        }
+    }
+    anyhow::ensure!(
+        expected.len() == n,
+        "{} phones seeded, {n} wanted",
+        expected.len()
+    );
+    eprintln!(
+        "[sync] {n} phones on {} servers up in {:.1}s",
+        server_ids.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let engine = service.start_engine();
+    let token = service
+        .issue_token(
+            "bench",
+            "admin",
+            boot.password.as_deref().unwrap_or_default(),
+            Some(&boot.project_id),
+            None,
+        )
+        .await?
+        .token;
+    let app = cph_api::router(cph_api::AppState {
+        service: service.clone(),
+        clock,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let path = format!("/v1/{}/cloud-phone/phones/sync-commands", boot.project_id);
+    let body = |content: &str| {
+        serde_json::json!({"command": "shell", "content": content, "server_ids": server_ids})
+            .to_string()
+            .into_bytes()
+    };
+    let getprop = body("getprop ro.product.model");
+    let trivial = body("true");
+
+    let result = async {
+        // The first call opens one ADB connection per phone (TCP, CNXN, RSA AUTH).
+        let first = sync_call(addr, &path, &token, &trivial, &expected, false).await?;
+        eprintln!(
+            "[sync] first call (opens {n} ADB connections): {:.1} ms",
+            first * 1000.0
+        );
+        let (mut prop, mut base) = (Latencies::default(), Latencies::default());
+        for _ in 0..args.sync_calls {
+            base.0
+                .push(sync_call(addr, &path, &token, &trivial, &expected, false).await?);
+            prop.0
+                .push(sync_call(addr, &path, &token, &getprop, &expected, true).await?);
+        }
+        anyhow::Ok((first, prop, base))
+    }
+    .await;
+    server.abort();
+    engine.shutdown().await;
+    store.close().await;
+    let (first, prop, base) = result?;
+
+    let (ps, bs) = (prop.sorted(), base.sorted());
+    let ms = |s: f64| s * 1000.0;
+    let (p50, p99) = (percentile(&ps, 0.50), percentile(&ps, 0.99));
+    let (b50, b99) = (percentile(&bs, 0.50), percentile(&bs, 0.99));
+    eprintln!(
+        "[sync] getprop: p50 {:.1} ms p99 {:.1} ms max {:.1} ms; true: p50 {:.1} ms p99 {:.1} ms max {:.1} ms",
+        ms(p50),
+        ms(p99),
+        ms(ps.last().copied().unwrap_or_default()),
+        ms(b50),
+        ms(b99),
+        ms(bs.last().copied().unwrap_or_default())
+    );
+    let name = |what: &str| {
+        format!(
+            "RunSyncCommand getprop, {n} phones/call ({} servers), {} calls: {what}",
+            server_ids.len(),
+            args.sync_calls
+        )
+    };
+    Ok(vec![
+        Row {
+            name: name("p50"),
+            figure: format!("{:.1} ms", ms(p50)),
+            baseline: format!("`true` {:.1} ms", ms(b50)),
+            ratio: ratio(p50, b50),
+            target: "–".into(),
+            met: None,
+        },
+        Row {
+            name: name("p99"),
+            figure: format!("{:.1} ms", ms(p99)),
+            baseline: format!("`true` {:.1} ms", ms(b99)),
+            ratio: ratio(p99, b99),
+            target: "p99 < 1 s".into(),
+            met: Some(p99 < 1.0),
+        },
+        Row {
+            name: format!("RunSyncCommand first call ({n} new ADB connections)"),
+            figure: format!("{:.1} ms", ms(first)),
+            baseline: format!("later `true` p50 {:.1} ms", ms(b50)),
+            ratio: ratio(first, b50),
+            target: "–".into(),
+            met: None,
+        },
+    ])
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Idle phones
+// ---------------------------------------------------------------------------------------------
+
+async fn bench_idle(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
+    let tmp = temp_dir(base, "idle")?;
+    let n = args.idle_phones as usize;
+    let interval = Duration::from_secs(args.idle_seconds);
+    let key = AdbPrivateKey::generate().context("generating the control key")?;
+    let hosting = PhoneHosting::new(tmp.path().join("host"), vec![key.public_key()]);
+    let agent = VirtualHostAgent::hosted("bench-idle", instant_durations(), hosting);
+    let catalog = cph_catalog::Catalog::builtin();
+
+    // Baseline: the empty agent.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    eprintln!("[idle] baseline: empty agent for {}s…", args.idle_seconds);
+    let cpu_empty = cpu_percent_over(interval).await?;
+    let rss_empty = status_kib("VmRSS")?;
+
+    eprintln!("[idle] creating {n} running phones…");
+    let t = Instant::now();
+    let specs: Vec<PhoneSpec> = (0..n)
+        .map(|i| phone_spec(&catalog, &cph_domain::ids::hex_id(), i % 60))
+        .collect();
+    let ids: Vec<String> = specs.iter().map(|s| s.phone_id.clone()).collect();
+    let results: Vec<anyhow::Result<SocketAddr>> = futures::stream::iter(specs)
+        .map(|s| create_phone(&agent, s))
+        .buffer_unordered(CREATE_PARALLELISM)
+        .collect()
+        .await;
+    let created = t.elapsed().as_secs_f64();
+    let mut ports = std::collections::HashSet::new();
+    for r in results {
+        anyhow::ensure!(ports.insert(r?.port()), "two phones share a port");
+    }
+    for id in &ids {
+        anyhow::ensure!(
+            agent.power(id) == Some(cph_runtime::PhonePower::Running),
+            "phone {id} is not running"
+        );
+    }
+    let rss_created = status_kib("VmRSS")?;
+    eprintln!(
+        "[idle] {n} phones running after {created:.1}s; RSS {:.1} MB",
+        mb(rss_created as f64 * 1024.0)
+    );
+    // Let the blocking threads that built the phones retire (tokio keeps an idle blocking
+    // thread for 10 s) before measuring, so their exits do not count as idle CPU.
+    tokio::time::sleep(BLOCKING_THREAD_RETIREMENT).await;
+    eprintln!("[idle] {n} idle phones for {}s…", args.idle_seconds);
+    let cpu_phones = cpu_percent_over(interval).await?;
+    let rss_phones = status_kib("VmRSS")?;
+    let threads = status_kib("Threads").unwrap_or(0);
+    // After measuring: a sample of the phones must answer over ADB as what they were made.
+    let sample: Vec<&String> = ids.iter().step_by(n.div_ceil(IDLE_PROBES).max(1)).collect();
+    for id in &sample {
+        let addr = agent
+            .adb_endpoint(id)
+            .with_context(|| format!("phone {id} lost its endpoint"))?;
+        let c = AdbClient::connect(addr, &key, ClientConfig::default())
+            .await
+            .with_context(|| format!("connecting to phone {id}"))?;
+        let out = c
+            .shell("getprop ro.product.model")
+            .await
+            .with_context(|| format!("getprop on phone {id}"))?;
+        let model = String::from_utf8_lossy(&out.stdout);
+        anyhow::ensure!(
+            model.trim_end() == PHONE_MODEL,
+            "phone {id} answered {model:?}"
+        );
+    }
+    eprintln!("[idle] {} sampled phones answered over ADB", sample.len());
+    drop(agent);
+
+    let per_phone = mb((rss_phones.saturating_sub(rss_empty)) as f64 * 1024.0) / n as f64;
+    eprintln!(
+        "[idle] RSS empty {:.1} MB, with phones {:.1} MB ({per_phone:.3} MB/phone, {threads} threads); CPU empty {cpu_empty:.2}%, with phones {cpu_phones:.2}%",
+        mb(rss_empty as f64 * 1024.0),
+        mb(rss_phones as f64 * 1024.0)
+    );
+    Ok(vec![
+        Row {
+            name: format!("idle RSS per phone ({n} phones)"),
+            figure: format!(
+                "{per_phone:.3} MB/phone (process {:.1} MB)",
+                mb(rss_phones as f64 * 1024.0)
+            ),
+            baseline: format!("empty agent {:.1} MB", mb(rss_empty as f64 * 1024.0)),
+            ratio: ratio(rss_phones as f64, rss_empty as f64),
+            target: "≤ 2 MB/phone".into(),
+            met: Some(per_phone <= 2.0),
+        },
+        Row {
+            name: format!("idle CPU, {n} phones over {}s", args.idle_seconds),
+            figure: format!("{cpu_phones:.2}% of a core"),
+            baseline: format!("empty agent {cpu_empty:.2}%"),
+            ratio: ratio(cpu_phones, cpu_empty),
+            target: "< 2% of a core".into(),
+            met: Some(cpu_phones < 2.0),
+        },
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.50), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&v[..50], 0.99), 50.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn median_of_even_and_odd_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn cpu_and_memory_readings_are_sane() {
+        assert!(status_kib("VmRSS").unwrap() > 0);
+        let t0 = cpu_seconds().unwrap();
+        let mut x = 0u64;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(100) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(cpu_seconds().unwrap() > t0);
+    }
+
+    #[test]
+    fn random_file_hash_matches_a_reread() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.bin");
+        let h = write_random(&p, (1 << 20) + 13).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), (1 << 20) + 13);
+        assert_eq!(sha256_of(&p).unwrap(), h);
+    }
+}
