@@ -601,3 +601,12 @@ def test_sync_paths_stay_inside_the_phone(adb, phone, tmp_path):
     assert r.returncode == 0, r.stderr
     assert not (Path("/tmp") / name).exists()
     assert sh(adb, ep.serial, f"cat /tmp/{name}").stdout == "pushed"
+
+
+def test_run_sync_command_gives_each_phone_two_seconds(client, phone):
+    p, _ = phone
+    started = time.monotonic()
+    r = run_sync(client, "sleep 5", phone_ids=[p.phone_id])
+    (j,) = r.jobs
+    assert j.status == -1 and j.error_code == "CPS.0054", j
+    assert time.monotonic() - started < 5

@@ -88,6 +88,9 @@ impl Device for VirtualPhone {
     fn exec(&self, request: ExecRequest, io: ExecIo) -> BoxFuture<'static, i32> {
         let core = self.core.clone();
         Box::pin(async move {
+            // Dropping this future (the client went away, the phone stops) stops the command.
+            let cancel = crate::shell::Cancel::new();
+            let _stop_on_drop = CancelOnDrop(cancel.clone());
             let handle = tokio::runtime::Handle::current();
             let ExecIo {
                 stdin,
@@ -99,17 +102,34 @@ impl Device for VirtualPhone {
                 let mut stdout = SyncIoBridge::new_with_handle(stdout, handle.clone());
                 let mut stderr = SyncIoBridge::new_with_handle(stderr, handle);
                 let status = match request.invocation {
-                    Invocation::Command(line) if line.trim().is_empty() => {
-                        interactive(&core, request.pty, &mut stdin, &mut stdout, &mut stderr)
-                    }
-                    Invocation::Command(line) => {
-                        crate::shell::run_script(&core, &line, &mut stdin, &mut stdout, &mut stderr)
-                    }
+                    Invocation::Command(line) if line.trim().is_empty() => interactive(
+                        &core,
+                        request.pty,
+                        &cancel,
+                        &mut stdin,
+                        &mut stdout,
+                        &mut stderr,
+                    ),
+                    Invocation::Command(line) => crate::shell::run_script_with(
+                        &core,
+                        &line,
+                        &mut stdin,
+                        &mut stdout,
+                        &mut stderr,
+                        &cancel,
+                    ),
                     Invocation::Cmd(args) => {
                         let mut argv = Vec::with_capacity(args.len() + 1);
                         argv.push("cmd".to_string());
                         argv.extend(args);
-                        crate::shell::run_argv(&core, &argv, &mut stdin, &mut stdout, &mut stderr)
+                        crate::shell::run_argv_with(
+                            &core,
+                            &argv,
+                            &mut stdin,
+                            &mut stdout,
+                            &mut stderr,
+                            &cancel,
+                        )
                     }
                 };
                 let _ = stdout.flush();
@@ -135,6 +155,15 @@ impl Device for VirtualPhone {
     }
 }
 
+/// Sets a [`crate::shell::Cancel`] when dropped.
+struct CancelOnDrop(crate::shell::Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
 /// The prompt of the interactive shell, as Android's shell prints it for root.
 fn prompt(core: &PhoneCore, cwd: &str) -> String {
     let device = core
@@ -149,11 +178,13 @@ fn prompt(core: &PhoneCore, cwd: &str) -> String {
 fn interactive(
     core: &PhoneCore,
     pty: bool,
+    cancel: &crate::shell::Cancel,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> i32 {
     let mut session = crate::shell::Session::new(core);
+    session.set_cancel(cancel);
     let mut status = 0;
     loop {
         // Like mksh, prompt only when talking to a terminal.

@@ -100,8 +100,7 @@ impl Service {
                         running,
                     },
                 };
-                if let CommandResult::Failed { message, .. } = self.inner.agent.execute(env).await
-                {
+                if let CommandResult::Failed { message, .. } = self.inner.agent.execute(env).await {
                     // The phone should run but cannot: report it abnormal rather than running.
                     tracing::error!(phone_id = %p.phone_id, %message, "phone could not be brought back");
                     broken.push(p.phone_id.clone());

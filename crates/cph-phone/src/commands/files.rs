@@ -1855,6 +1855,7 @@ impl FindWalk {
                                 stdin: &mut io::empty(),
                                 stdout: &mut *ctx.stdout,
                                 stderr: &mut *ctx.stderr,
+                                cancel: ctx.cancel.clone(),
                             };
                             f(&mut sub, &argv)
                         };

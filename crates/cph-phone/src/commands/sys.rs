@@ -218,8 +218,11 @@ pub fn sleep(ctx: &mut Ctx<'_>, args: &[String]) -> i32 {
         );
         return 1;
     }
-    std::thread::sleep(std::time::Duration::from_secs_f64(total));
-    0
+    if ctx.cancel.sleep(std::time::Duration::from_secs_f64(total)) {
+        0
+    } else {
+        crate::shell::HUNG_UP
+    }
 }
 
 pub fn env(ctx: &mut Ctx<'_>, args: &[String]) -> i32 {
@@ -276,6 +279,7 @@ pub fn env(ctx: &mut Ctx<'_>, args: &[String]) -> i32 {
         stdin: &mut *ctx.stdin,
         stdout: &mut *ctx.stdout,
         stderr: &mut *ctx.stderr,
+        cancel: ctx.cancel.clone(),
     };
     f(&mut sub, argv)
 }

@@ -1159,6 +1159,7 @@ pub fn xargs(ctx: &mut Ctx<'_>, args: &[String]) -> i32 {
                 stdin: &mut io::empty(),
                 stdout: &mut *ctx.stdout,
                 stderr: &mut *ctx.stderr,
+                cancel: ctx.cancel.clone(),
             };
             f(&mut sub, &argv)
         };

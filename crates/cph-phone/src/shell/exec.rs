@@ -61,6 +61,8 @@ pub struct Shell<'c> {
     errexit: bool,
     cond_depth: u32,
     budget: Arc<AtomicU64>,
+    /// Set when the script's client went away; checked before every command.
+    pub cancel: super::Cancel,
     pid: u32,
     /// Status of the last command substitution of the command being expanded.
     subst_status: Option<i32>,
@@ -131,6 +133,7 @@ impl<'c> Shell<'c> {
             errexit: false,
             cond_depth: 0,
             budget: Arc::new(AtomicU64::new(MAX_COMMANDS)),
+            cancel: super::Cancel::new(),
             pid: 1000 + (rand::random::<u32>() % 30000),
             subst_status: None,
         }
@@ -306,6 +309,11 @@ impl<'c> Shell<'c> {
     }
 
     fn charge(&mut self, io: &mut Io<'_>) -> bool {
+        if self.cancel.is_cancelled() {
+            // Nobody is listening any more: stop quietly, as a hung-up shell does.
+            self.exit = Some(super::HUNG_UP);
+            return false;
+        }
         let left = self.budget.fetch_sub(1, Ordering::Relaxed);
         if left == 0 || left > MAX_COMMANDS {
             self.budget.store(0, Ordering::Relaxed);
@@ -569,6 +577,7 @@ impl<'c> Shell<'c> {
                 stdin: &mut *io.stdin,
                 stdout: &mut *io.stdout,
                 stderr: &mut *io.stderr,
+                cancel: self.cancel.clone(),
             };
             let s = f(&mut ctx, argv);
             let _ = io.stdout.flush();
@@ -583,6 +592,7 @@ impl<'c> Shell<'c> {
                 stdin: &mut *io.stdin,
                 stdout: &mut *io.stdout,
                 stderr: &mut *io.stderr,
+                cancel: self.cancel.clone(),
             };
             let s = f(&mut ctx, argv);
             let _ = io.stdout.flush();

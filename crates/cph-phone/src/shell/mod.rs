@@ -24,6 +24,48 @@ pub mod pipe;
 use crate::PhoneCore;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Asks a running script to stop: set when the client that started it goes away. The
+/// interpreter checks it before every command and commands that wait (`sleep`) check it while
+/// they wait, so an abandoned command never holds its thread for long.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Sleeps for `d` unless cancelled first; returns false if cancelled.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        loop {
+            if self.is_cancelled() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= end {
+                return true;
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(50)));
+        }
+    }
+}
+
+/// Exit status of a script stopped by [`Cancel`]: killed by SIGHUP (128 + 1), as a shell whose
+/// terminal went away.
+pub const HUNG_UP: i32 = 129;
 
 /// The shell's name in diagnostics, as on Android.
 pub const SH: &str = "/system/bin/sh";
@@ -39,6 +81,8 @@ pub struct Ctx<'a> {
     pub stdin: &'a mut dyn Read,
     pub stdout: &'a mut dyn Write,
     pub stderr: &'a mut dyn Write,
+    /// Set when the command should stop (its client went away).
+    pub cancel: Cancel,
 }
 
 /// A command: `args[0]` is its name; the return value is the exit status.
@@ -73,7 +117,20 @@ pub fn run_script(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> i32 {
+    run_script_with(core, script, stdin, stdout, stderr, &Cancel::new())
+}
+
+/// [`run_script`] that stops early once `cancel` is set.
+pub fn run_script_with(
+    core: &PhoneCore,
+    script: &str,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    cancel: &Cancel,
+) -> i32 {
     let mut sh = exec::Shell::new(core);
+    sh.cancel = cancel.clone();
     let mut io = exec::Io {
         stdin,
         stdout,
@@ -82,6 +139,9 @@ pub fn run_script(
     let s = sh.run_text(script, &mut io);
     let _ = io.stdout.flush();
     let _ = io.stderr.flush();
+    if cancel.is_cancelled() {
+        return HUNG_UP;
+    }
     sh.exit.unwrap_or(s) & 0xff
 }
 
@@ -107,10 +167,23 @@ pub fn run_argv(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> i32 {
+    run_argv_with(core, argv, stdin, stdout, stderr, &Cancel::new())
+}
+
+/// [`run_argv`] that stops early once `cancel` is set.
+pub fn run_argv_with(
+    core: &PhoneCore,
+    argv: &[String],
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    cancel: &Cancel,
+) -> i32 {
     if argv.is_empty() {
         return 0;
     }
     let mut sh = exec::Shell::new(core);
+    sh.cancel = cancel.clone();
     let mut io = exec::Io {
         stdin,
         stdout,
@@ -119,6 +192,9 @@ pub fn run_argv(
     let s = sh.dispatch(argv, Vec::new(), &mut io);
     let _ = io.stdout.flush();
     let _ = io.stderr.flush();
+    if cancel.is_cancelled() {
+        return HUNG_UP;
+    }
     sh.exit.unwrap_or(s) & 0xff
 }
 
@@ -134,6 +210,11 @@ impl<'c> Session<'c> {
         Session {
             shell: exec::Shell::new(core),
         }
+    }
+
+    /// Stops the session's commands once `cancel` is set.
+    pub fn set_cancel(&mut self, cancel: &Cancel) {
+        self.shell.cancel = cancel.clone();
     }
 
     /// The current directory.

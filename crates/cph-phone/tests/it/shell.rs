@@ -355,3 +355,35 @@ fn read_only_system_through_the_shell() {
     );
     assert!(d.path().join("system/build.prop").exists());
 }
+
+#[test]
+fn a_cancelled_script_stops_waiting_and_running() {
+    use cph_phone::shell::{Cancel, run_script_with};
+    use std::time::{Duration, Instant};
+    let (_dir, core) = crate::support::phone();
+    for script in ["sleep 100", "while true; do true; done", "sleep 100 | cat"] {
+        let cancel = Cancel::new();
+        let c = cancel.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            c.cancel();
+        });
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let status = run_script_with(
+            &core,
+            script,
+            &mut std::io::empty(),
+            &mut out,
+            &mut err,
+            &cancel,
+        );
+        t.join().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{script} ran on after cancel"
+        );
+        assert_ne!(status, 0, "{script}");
+    }
+}
