@@ -28,6 +28,7 @@ pub struct FileConfig {
     pub phone_bind_ip: Option<String>,
     pub phone_ports: Option<String>,
     pub sync_commands_per_minute: Option<u32>,
+    pub s3_listen: Option<String>,
 }
 
 /// Flags (and their environment variables) shared by `serve` and `admin`.
@@ -96,6 +97,10 @@ pub struct ServeArgs {
     /// RunSyncCommand calls allowed per user and minute (0: no limit). Default 6.
     #[arg(long, env = "CPH_SYNC_COMMANDS_PER_MINUTE")]
     pub sync_commands_per_minute: Option<u32>,
+    /// Address of the embedded S3-compatible object storage endpoint. Default 127.0.0.1:9000
+    /// (port 0 picks a free port).
+    #[arg(long, env = "CPH_S3_LISTEN")]
+    pub s3_listen: Option<String>,
 }
 
 /// Everything resolved.
@@ -121,6 +126,7 @@ pub struct Resolved {
     pub phone_bind_ip: std::net::IpAddr,
     pub phone_ports: std::ops::RangeInclusive<u16>,
     pub sync_commands_per_minute: u32,
+    pub s3_listen: String,
 }
 
 pub fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -213,6 +219,11 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<Resolved> {
             .sync_commands_per_minute
             .or(f.sync_commands_per_minute)
             .unwrap_or(6),
+        s3_listen: a
+            .s3_listen
+            .clone()
+            .or(f.s3_listen)
+            .unwrap_or_else(|| "127.0.0.1:9000".into()),
     })
 }
 

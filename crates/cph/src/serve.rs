@@ -193,6 +193,23 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let api_endpoint = format!("http://{addr}");
 
+    // The embedded object storage, signed with the same AK/SK as the API.
+    let mut s3_config = cph_s3::S3Config::new(r.data_dir.join("objects"));
+    s3_config.region = r.region.clone();
+    let s3 = cph_s3::S3Server::new(
+        &s3_config,
+        Arc::new(IamCredentials {
+            service: service.clone(),
+        }),
+    )
+    .context("opening the object store")?;
+    let s3_listener = tokio::net::TcpListener::bind(&r.s3_listen)
+        .await
+        .with_context(|| format!("listening on {}", r.s3_listen))?;
+    let s3_endpoint = format!("http://{}", s3_listener.local_addr()?);
+    let s3_stop = tokio_util::sync::CancellationToken::new();
+    let s3_task = tokio::spawn(cph_s3::serve(s3_listener, s3.router(), s3_stop.clone()));
+
     // Credentials: keep the password of an earlier run; if it is unknown, set a new one.
     let path = r.data_dir.join("bootstrap.json");
     let previous: BootstrapFile = std::fs::read(&path)
@@ -212,8 +229,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     };
     let file = BootstrapFile {
         api_endpoint: api_endpoint.clone(),
-        // The embedded object storage endpoint is not served yet: reported empty, not invented.
-        s3_endpoint: String::new(),
+        s3_endpoint: s3_endpoint.clone(),
         region: r.region.clone(),
         domain_name: boot.domain_name.clone(),
         user_name: boot.user_name.clone(),
@@ -226,6 +242,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     };
     write_private(&path, &serde_json::to_vec_pretty(&file)?)?;
     println!("cph serving the API at {api_endpoint}");
+    println!("  object storage (S3): {s3_endpoint}");
     println!("  region:       {}", file.region);
     println!("  project_id:   {}", file.project_id);
     println!("  access_key:   {}", file.access_key);
@@ -246,9 +263,43 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("shutting down");
+    s3_stop.cancel();
+    if let Ok(Err(e)) = s3_task.await {
+        tracing::warn!(error = %e, "object storage endpoint stopped with an error");
+    }
     engine.shutdown().await;
     service.store().close().await;
     Ok(())
+}
+
+/// The object storage's view of IAM: an access key stands for its user, and buckets belong to
+/// the user's account (domain), as OBS buckets belong to an account rather than a project.
+/// Other accounts' buckets answer `AccessDenied`.
+struct IamCredentials {
+    service: Service,
+}
+
+impl cph_s3::Credentials for IamCredentials {
+    fn lookup(
+        &self,
+        access_key: &str,
+    ) -> futures::future::BoxFuture<'_, Option<cph_s3::Principal>> {
+        let ak = access_key.to_string();
+        Box::pin(async move {
+            match self.service.access_key(&ak).await {
+                Ok(Some((key, user))) if key.active => Some(cph_s3::Principal {
+                    secret_key: key.secret_key,
+                    project_id: user.domain_id,
+                    user_id: user.user_id,
+                }),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, "access key lookup for object storage failed");
+                    None
+                }
+            }
+        })
+    }
 }
 
 async fn shutdown_signal() {
