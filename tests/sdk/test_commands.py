@@ -3,9 +3,10 @@ RunSyncCommand, BatchExportCloudPhoneData and BatchImportCloudPhoneData.
 
 Every accepted request is validated in full and turned into one job per phone. RunShellCommand,
 RunSyncCommand and UninstallApk run through the phones' ADB endpoints (test_adb.py covers what
-they do on the phone). Operations that need object storage (PushFile, InstallApk, export, import)
-cannot run yet: their jobs end failed (status -1) with CPS.0323 and a message saying so. Nothing
-may report success it did not have.
+they do on the phone); PushFile and InstallApk read their objects from the object store
+(test_data_ops.py covers real objects; here the objects do not exist: CPS.0104). Export and
+import cannot run yet: their jobs end failed (status -1) with CPS.0323 and a message saying so.
+Nothing may report success it did not have.
 """
 
 import pytest
@@ -127,6 +128,19 @@ def assert_honest_failures(client, resp, what: str, expected_phones):
     return jobs
 
 
+def assert_missing_objects(client, resp, expected_phones):
+    """Every job of `resp` ends -1 with CPS.0104: the object it names is not in the store."""
+    items = {i.phone_id: i for i in resp.jobs}
+    assert sorted(items) == sorted(expected_phones)
+    jobs = wait_jobs(client, resp.request_id)
+    assert sorted(j.phone_id for j in jobs) == sorted(expected_phones)
+    for j in jobs:
+        assert j.status == JOB_FAILED, (j.job_id, j.status, j.error_code, j.error_msg)
+        assert j.error_code == "CPS.0104", (j.error_code, j.error_msg)
+        assert "obs://push-bucket/" in j.error_msg
+    return jobs
+
+
 def assert_no_jobs(client, request_id):
     """A rejected request leaves no job behind."""
     expect_error(lambda: client.list_jobs(ListJobsRequest(request_id=request_id)), 404, "CPS.0050")
@@ -160,11 +174,11 @@ def running(server):
 # ---- accepted requests become jobs that fail honestly ----------------------------------------
 
 
-def test_push_file_jobs_fail_honestly(client, running):
+def test_push_file_of_a_missing_object_fails_its_jobs(client, running):
     phones = running[:2]
     r = push_file(client, "obs://push-bucket/my_apps/test.tar", phone_ids=phones)
     assert r.request_id
-    assert_honest_failures(client, r, "push", phones)
+    assert_missing_objects(client, r, phones)
     for pid in phones:
         assert phone_status(client, pid) == PHONE_RUNNING
 
@@ -181,9 +195,9 @@ def test_push_file_jobs_fail_honestly(client, running):
         ),
     ],
 )
-def test_install_apk_jobs_fail_honestly(client, running, command, content):
+def test_install_apk_of_missing_objects_fails_its_jobs(client, running, command, content):
     r = install_apk(client, content, phone_ids=running[:1], command=command)
-    assert_honest_failures(client, r, command, running[:1])
+    assert_missing_objects(client, r, running[:1])
 
 
 def test_uninstalling_a_package_that_is_not_installed_fails(client, running):
@@ -316,14 +330,14 @@ def test_install_multiple_limits(client, running):
     )
     fifty = " ".join(f"obs://push-bucket/p{i}.apk" for i in range(50))
     r = install_apk(client, fifty, phone_ids=running[:1], command="install-multiple")
-    assert_honest_failures(client, r, "install-multiple", running[:1])
+    assert_missing_objects(client, r, running[:1])
 
 
 def test_longest_push_content_is_accepted(client, running):
     content = "obs://push-bucket/" + "a" * 1002 + ".tar"
     assert len(content) == 1024
     r = push_file(client, content, phone_ids=running[:1])
-    assert_honest_failures(client, r, "push", running[:1])
+    assert_missing_objects(client, r, running[:1])
 
 
 @pytest.mark.parametrize("phone_ids,server_ids", [(None, None), ([], None), (None, []), ([], [])])

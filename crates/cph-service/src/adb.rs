@@ -183,12 +183,25 @@ impl Service {
     pub(crate) async fn execute_phone_command(
         &self,
         phone_id: &str,
+        project_id: &str,
         payload: &serde_json::Value,
     ) -> Outcome {
         let command = payload
             .get("command")
             .and_then(|v| v.as_str())
             .unwrap_or("");
+        if matches!(command, "install" | "install-multiple" | "push") {
+            let limit = self.config().job_timeout;
+            return match tokio::time::timeout(
+                limit,
+                self.execute_object_command(phone_id, project_id, payload),
+            )
+            .await
+            {
+                Ok(o) => o,
+                Err(_) => timed_out(&format!("'{command}' on phone {phone_id}"), limit),
+            };
+        }
         let limit = payload
             .get("timeout_ms")
             .and_then(|v| v.as_u64())

@@ -538,7 +538,9 @@ impl Service {
                 let Some(p) = phone else {
                     return Ok(failed("CPS.0005", "Phone is not found."));
                 };
-                return Ok(self.execute_phone_command(&p.phone_id, &payload).await);
+                return Ok(self
+                    .execute_phone_command(&p.phone_id, &job.project_id, &payload)
+                    .await);
             }
             kind::SERVER_SHARE => Err(failed(
                 "CPS.0323",

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod keypairs;
 pub mod lifecycle;
 pub mod network;
+mod objects;
 pub mod phones;
 pub mod servers;
 pub mod share;
@@ -101,6 +102,8 @@ pub(crate) struct Inner {
     pub instance_id: String,
     /// The ADB identity and connections used to run commands on phones.
     pub adb: adb::AdbAccess,
+    /// The object store data operations read from (set once by the server).
+    pub objects: std::sync::OnceLock<objects::Objects>,
 }
 
 /// The control plane's service layer. Cheap to clone.
@@ -128,6 +131,7 @@ impl Service {
                 job_wakeup: Notify::new(),
                 instance_id: cph_domain::ids::hex_id(),
                 adb,
+                objects: std::sync::OnceLock::new(),
             }),
         }
     }

@@ -203,6 +203,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         }),
     )
     .context("opening the object store")?;
+    service.attach_object_store(s3.store().clone(), r.data_dir.join("spool"));
     let s3_listener = tokio::net::TcpListener::bind(&r.s3_listen)
         .await
         .with_context(|| format!("listening on {}", r.s3_listen))?;

@@ -1,0 +1,248 @@
+//! Data operations that move objects onto phones: InstallApk (`install`, `install-multiple`) and
+//! PushFile (`push`).
+//!
+//! An `obs://bucket/key` resolves in the embedded object store; buckets belong to an account, so
+//! a job may only read buckets of its project's account. The object is spooled to a host-local
+//! temp file (bounded by the operation's documented size limit), checked, and then applied to
+//! the phone through ADB: `install` / `install-multiple` with the caller's options, or a tar
+//! validated in full (no `..`, absolute paths, escaping links or device files) and unpacked
+//! under the phone's root. Spool files are removed when the job ends.
+
+use crate::Service;
+use crate::engine::{failed, truncate_utf8};
+use cph_store::jobs::Outcome;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+/// Where objects are read and spooled.
+pub(crate) struct Objects {
+    pub store: cph_s3::ObjectStore,
+    pub spool_dir: PathBuf,
+}
+
+fn missing(bucket: &str, key: &str) -> Outcome {
+    failed(
+        "CPS.0104",
+        &format!("File doesn't exists in OBS: obs://{bucket}/{key}."),
+    )
+}
+
+fn sub_job_failed(msg: &str, detail: String) -> Outcome {
+    let mut o = failed("CPS.0260", &format!("Sub job execute failed: {msg}"));
+    let mut d = detail;
+    truncate_utf8(&mut d, crate::adb::MAX_EXECUTE_MSG);
+    o.execute_msg = Some(d);
+    o
+}
+
+fn storage_error(e: impl std::fmt::Display) -> Outcome {
+    failed(
+        "CPS.0003",
+        &format!("Service internal error: object storage: {e}."),
+    )
+}
+
+/// A spooled object, removed when dropped.
+struct Spooled(PathBuf);
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl Service {
+    /// Makes objects of the embedded store usable by data operations.
+    pub fn attach_object_store(&self, store: cph_s3::ObjectStore, spool_dir: PathBuf) {
+        let _ = self.inner.objects.set(Objects { store, spool_dir });
+    }
+
+    fn objects(&self) -> Result<&Objects, Outcome> {
+        self.inner.objects.get().ok_or_else(|| {
+            failed(
+                "CPS.0323",
+                "This api is not supported: no object storage is configured.",
+            )
+        })
+    }
+
+    /// The owner scope of a project's buckets: its account (domain).
+    async fn bucket_owner(&self, project_id: &str) -> Result<String, Outcome> {
+        let mut c = self.store().read().await.map_err(storage_error)?;
+        match cph_store::iam::project_by_id(&mut c, project_id).await {
+            Ok(Some(p)) => Ok(p.domain_id),
+            Ok(None) => Err(failed("CPS.0001", "No permission to request resources.")),
+            Err(e) => Err(storage_error(e)),
+        }
+    }
+
+    /// Copies `obs://bucket/key` into a spool file of at most `max` bytes.
+    async fn spool_object(
+        &self,
+        owner: &str,
+        object: &Value,
+        max: u64,
+        suffix: &str,
+    ) -> Result<Spooled, Outcome> {
+        let objects = self.objects()?;
+        let bucket = object["bucket_name"].as_str().unwrap_or("");
+        let key = object["object_path"].as_str().unwrap_or("");
+        let (meta, mut reader) = match objects.store.get(owner, bucket, key).await {
+            Ok(v) => v,
+            // Another account's bucket reads as absent: its existence is not disclosed.
+            Err(
+                cph_s3::ObjError::NoSuchBucket
+                | cph_s3::ObjError::NoSuchKey
+                | cph_s3::ObjError::AccessDenied,
+            ) => return Err(missing(bucket, key)),
+            Err(e) => return Err(storage_error(e)),
+        };
+        if meta.size > max {
+            return Err(failed(
+                "CPS.0118",
+                &format!(
+                    "Parameter: content is invalid: obs://{bucket}/{key} has {} bytes, more than {max}.",
+                    meta.size
+                ),
+            ));
+        }
+        tokio::fs::create_dir_all(&objects.spool_dir)
+            .await
+            .map_err(storage_error)?;
+        let path = objects
+            .spool_dir
+            .join(format!("{}{suffix}", cph_domain::ids::hex_id()));
+        let spooled = Spooled(path.clone());
+        let mut file = tokio::fs::File::create(&path)
+            .await
+            .map_err(storage_error)?;
+        let copied = tokio::io::copy(&mut (&mut reader).take_max(max + 1), &mut file)
+            .await
+            .map_err(storage_error)?;
+        file.flush().await.map_err(storage_error)?;
+        if copied != meta.size {
+            return Err(storage_error(format_args!(
+                "obs://{bucket}/{key} changed while it was read"
+            )));
+        }
+        Ok(spooled)
+    }
+
+    /// Runs an `install`, `install-multiple` or `push` job on a phone.
+    pub(crate) async fn execute_object_command(
+        &self,
+        phone_id: &str,
+        project_id: &str,
+        payload: &Value,
+    ) -> Outcome {
+        match self.object_command(phone_id, project_id, payload).await {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
+    async fn object_command(
+        &self,
+        phone_id: &str,
+        project_id: &str,
+        payload: &Value,
+    ) -> Result<Outcome, Outcome> {
+        let command = payload["command"].as_str().unwrap_or("");
+        let max = payload["max_object_bytes"].as_u64().unwrap_or(0);
+        let owner = self.bucket_owner(project_id).await?;
+        let empty = Vec::new();
+        let objects = payload
+            .get("objects")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty);
+        match command {
+            "install" | "install-multiple" => {
+                let mut spooled = Vec::with_capacity(objects.len());
+                for o in objects {
+                    spooled.push(self.spool_object(&owner, o, max, ".apk").await?);
+                }
+                let options: Vec<String> = payload["options"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let args: Vec<&str> = options.iter().map(String::as_str).collect();
+                let client = self.adb_client(phone_id).await?;
+                let paths: Vec<&Path> = spooled.iter().map(|s| s.0.as_path()).collect();
+                let r = if command == "install" && paths.len() == 1 {
+                    client.install(paths[0], &args).await
+                } else {
+                    client.install_multiple(&paths, &args).await
+                };
+                match r {
+                    Ok(reply) => Ok(done(reply.trim_end().to_string())),
+                    Err(cph_adb::client::ClientError::Command(reply)) => Err(sub_job_failed(
+                        "the app was not installed.",
+                        reply.trim_end().to_string(),
+                    )),
+                    Err(e) => Err(failed(
+                        "CPS.0101",
+                        &format!("No available device access found: {e}."),
+                    )),
+                }
+            }
+            "push" => {
+                let Some(o) = objects.first().or_else(|| payload.get("object")) else {
+                    return Err(storage_error("the job names no object"));
+                };
+                let spooled = self.spool_object(&owner, o, max, ".tar").await?;
+                let opts = cph_archive::ApplyOptions {
+                    max_bytes: max.max(1),
+                    ..cph_archive::ApplyOptions::push_file()
+                };
+                let staged = match cph_archive::StagedTar::validate(&spooled.0, opts).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return Err(sub_job_failed(
+                            "the archive was refused; nothing was written.",
+                            e.to_string(),
+                        ));
+                    }
+                };
+                let client = self.adb_client(phone_id).await?;
+                match staged.apply(&client).await {
+                    Ok(r) => Ok(done(format!(
+                        "{} files, {} directories, {} links, {} bytes",
+                        r.files, r.dirs, r.links, r.bytes
+                    ))),
+                    Err(e) => Err(sub_job_failed(
+                        "the archive could not be unpacked.",
+                        e.to_string(),
+                    )),
+                }
+            }
+            other => Err(failed(
+                "CPS.0117",
+                &format!("Parameter: command is invalid: {other}."),
+            )),
+        }
+    }
+}
+
+fn done(msg: String) -> Outcome {
+    let mut m = msg;
+    truncate_utf8(&mut m, crate::adb::MAX_EXECUTE_MSG);
+    Outcome {
+        status: cph_domain::JobStatus::Succeeded.code(),
+        error_code: None,
+        error_msg: None,
+        execute_msg: Some(m),
+    }
+}
+
+/// `AsyncRead::take` under a name that does not clash with `std::io::Read::take`.
+trait TakeMax: tokio::io::AsyncRead + Sized {
+    fn take_max(self, n: u64) -> tokio::io::Take<Self> {
+        tokio::io::AsyncReadExt::take(self, n)
+    }
+}
+
+impl<R: tokio::io::AsyncRead> TakeMax for R {}
