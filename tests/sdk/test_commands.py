@@ -4,9 +4,8 @@ RunSyncCommand, BatchExportCloudPhoneData and BatchImportCloudPhoneData.
 Every accepted request is validated in full and turned into one job per phone. RunShellCommand,
 RunSyncCommand and UninstallApk run through the phones' ADB endpoints (test_adb.py covers what
 they do on the phone); PushFile and InstallApk read their objects from the object store
-(test_data_ops.py covers real objects; here the objects do not exist: CPS.0104). Export and
-import cannot run yet: their jobs end failed (status -1) with CPS.0323 and a message saying so.
-Nothing may report success it did not have.
+(test_data_ops.py covers real objects; here the objects and buckets do not exist: CPS.0104,
+CPS.0103), and so do export and import. Nothing may report success it did not have.
 """
 
 import pytest
@@ -454,7 +453,15 @@ def test_run_sync_command_validation(client, running):
 # ---- BatchExportCloudPhoneData / BatchImportCloudPhoneData --------------------------------------
 
 
-def test_export_jobs_fail_honestly(client, server, running):
+def assert_jobs_fail_with(client, resp, expected_phones, code):
+    jobs = wait_jobs(client, resp.request_id)
+    assert sorted(j.phone_id for j in jobs) == sorted(expected_phones)
+    for j in jobs:
+        assert j.status == JOB_FAILED and j.error_code == code, (j.error_code, j.error_msg)
+    return jobs
+
+
+def test_export_to_a_bucket_that_does_not_exist_fails(client, server, running):
     unknown = missing_id()
     r = export_data(
         client,
@@ -463,20 +470,20 @@ def test_export_jobs_fail_honestly(client, server, running):
     assert [i.phone_id for i in r.jobs] == [running[0], running[1], server["stopped"], unknown]
     assert_job_item_failed(r.jobs[2], "phone_id", server["stopped"], "CPS.0141")
     assert_job_item_failed(r.jobs[3], "phone_id", unknown, "CPS.0004")
-    r.jobs = r.jobs[:2]
-    assert_honest_failures(client, r, "export", running[:2])
+    jobs = assert_jobs_fail_with(client, r, running[:2], "CPS.0103")
+    assert all("mybucket" in j.error_msg for j in jobs)
 
 
-def test_import_jobs_fail_honestly(client, running):
+def test_import_of_a_missing_object_fails(client, running):
     r = import_data(client, [restore_info(running[0]), restore_info(running[1])])
-    assert_honest_failures(client, r, "import", running[:2])
+    assert_jobs_fail_with(client, r, running[:2], "CPS.0104")
 
 
 def test_export_of_data_misc_with_system(client, running):
     info = storage_info(
         running[0], include_files=["/data/misc", "/data/system", "/data/system_de"], exclude_files=None
     )
-    assert_honest_failures(client, export_data(client, [info]), "export", running[:1])
+    assert_jobs_fail_with(client, export_data(client, [info]), running[:1], "CPS.0103")
 
 
 @pytest.mark.parametrize(

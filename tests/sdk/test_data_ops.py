@@ -126,3 +126,75 @@ def test_objects_of_another_account_read_as_missing(cph, client, connected):
     r = install_apk(client, f"obs://{b}/theirs.apk", phone_ids=[pid])
     (j,) = wait_jobs(client, r.request_id)
     assert j.status == -1 and j.error_code == "CPS.0104"
+
+
+def test_export_reset_import_gives_back_byte_identical_files(client, bucket, connected, adb, tmp_path):
+    from huaweicloudsdkcph.v1 import (
+        BatchExportCloudPhoneDataRequest,
+        BatchExportCloudPhoneDataRequestBody,
+        BatchImportCloudPhoneDataRequest,
+        BatchImportCloudPhoneDataRequestBody,
+        ResetCloudPhoneRequest,
+        ResetCloudPhoneRequestBody,
+        ResetPhoneProperty,
+        RestoreInfo,
+        StorageInfo,
+    )
+
+    s3, b = bucket
+    pid, serial = connected[5]
+    data = os.urandom(700 * 1024)
+    (tmp_path / "keep.bin").write_bytes(data)
+    (tmp_path / "skip.bin").write_bytes(b"excluded")
+    assert adb.run("-s", serial, "push", str(tmp_path / "keep.bin"), "/data/local/tmp/backup/keep.bin").returncode == 0
+    assert adb.run("-s", serial, "push", str(tmp_path / "skip.bin"), "/data/local/tmp/backup/skip.bin").returncode == 0
+    before = sh(adb, serial, "sha256sum /data/local/tmp/backup/keep.bin").stdout.split()[0]
+    info = StorageInfo(
+        phone_id=pid,
+        include_files=["/data/local/tmp/backup"],
+        exclude_files=["/data/local/tmp/backup/skip.bin"],
+        bucket_name=b,
+        object_path="backups/phone.tar",
+    )
+    body = BatchExportCloudPhoneDataRequestBody(storage_infos=[info])
+    r = client.batch_export_cloud_phone_data(BatchExportCloudPhoneDataRequest(body=body))
+    (j,) = wait_jobs_succeeded(client, r.request_id, timeout=60)
+    assert "obs://" in j.execute_msg
+    names = tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=b, Key="backups/phone.tar")["Body"].read())).getnames()
+    assert "data/local/tmp/backup/keep.bin" in names and "data/local/tmp/backup/skip.bin" not in names
+    # A reset wipes the phone's data ...
+    r = client.reset_cloud_phone(
+        ResetCloudPhoneRequest(body=ResetCloudPhoneRequestBody(phones=[ResetPhoneProperty(phone_id=pid)]))
+    )
+    wait_jobs_succeeded(client, r.request_id, timeout=60)
+    serial = wait_endpoint(client, pid).serial
+    adb.connect(serial)
+    assert adb.wait_state(serial, "device") == "device"
+    assert sh(adb, serial, "ls /data/local/tmp/backup/keep.bin").returncode != 0
+    # ... and the import restores it byte for byte.
+    body = BatchImportCloudPhoneDataRequestBody(
+        restore_infos=[RestoreInfo(phone_id=pid, bucket_name=b, object_path="backups/phone.tar")]
+    )
+    r = client.batch_import_cloud_phone_data(BatchImportCloudPhoneDataRequest(body=body))
+    wait_jobs_succeeded(client, r.request_id, timeout=60)
+    assert sh(adb, serial, "sha256sum /data/local/tmp/backup/keep.bin").stdout.split()[0] == before
+    assert sh(adb, serial, "ls /data/local/tmp/backup/skip.bin").returncode != 0
+
+
+def test_an_import_outside_data_and_cache_is_refused(client, bucket, connected, adb):
+    from huaweicloudsdkcph.v1 import (
+        BatchImportCloudPhoneDataRequest,
+        BatchImportCloudPhoneDataRequestBody,
+        RestoreInfo,
+    )
+
+    s3, b = bucket
+    s3.put_object(Bucket=b, Key="backups/bad.tar", Body=tar_of({"data/ok.txt": b"ok", "system/evil": b"x"}))
+    pid, serial = connected[6]
+    body = BatchImportCloudPhoneDataRequestBody(
+        restore_infos=[RestoreInfo(phone_id=pid, bucket_name=b, object_path="backups/bad.tar")]
+    )
+    r = client.batch_import_cloud_phone_data(BatchImportCloudPhoneDataRequest(body=body))
+    (j,) = wait_jobs(client, r.request_id)
+    assert j.status == -1 and j.error_code == "CPS.0260" and "system/evil" in j.execute_msg
+    assert sh(adb, serial, "ls /data/ok.txt").returncode != 0

@@ -190,7 +190,10 @@ impl Service {
             .get("command")
             .and_then(|v| v.as_str())
             .unwrap_or("");
-        if matches!(command, "install" | "install-multiple" | "push") {
+        if matches!(
+            command,
+            "install" | "install-multiple" | "push" | "export" | "import"
+        ) {
             let limit = self.config().job_timeout;
             return match tokio::time::timeout(
                 limit,

@@ -219,13 +219,132 @@ impl Service {
                     )),
                 }
             }
+            "import" => {
+                let Some(o) = payload.get("object") else {
+                    return Err(storage_error("the job names no object"));
+                };
+                let max = if max == 0 {
+                    DATA_ARCHIVE_MAX_BYTES
+                } else {
+                    max
+                };
+                let spooled = self.spool_object(&owner, o, max, ".tar").await?;
+                // A restore only touches the phone's data: entries outside /data and /cache
+                // refuse the archive.
+                let opts = cph_archive::ApplyOptions {
+                    max_bytes: max,
+                    ..cph_archive::ApplyOptions::phone_data()
+                };
+                let staged = match cph_archive::StagedTar::validate(&spooled.0, opts).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return Err(sub_job_failed(
+                            "the archive was refused; nothing was restored.",
+                            e.to_string(),
+                        ));
+                    }
+                };
+                let client = self.adb_client(phone_id).await?;
+                match staged.apply(&client).await {
+                    Ok(r) => Ok(done(format!(
+                        "restored {} files, {} directories, {} links, {} bytes",
+                        r.files, r.dirs, r.links, r.bytes
+                    ))),
+                    Err(e) => Err(sub_job_failed(
+                        "the archive could not be restored.",
+                        e.to_string(),
+                    )),
+                }
+            }
+            "export" => self.export_data(phone_id, &owner, payload).await,
             other => Err(failed(
                 "CPS.0117",
                 &format!("Parameter: command is invalid: {other}."),
             )),
         }
     }
+
+    /// BatchExportCloudPhoneData on one phone: the selected files into a tar, spooled, then
+    /// stored at `bucket_name`/`object_path` (the bucket must exist in the job's account).
+    async fn export_data(
+        &self,
+        phone_id: &str,
+        owner: &str,
+        payload: &Value,
+    ) -> Result<Outcome, Outcome> {
+        let strings = |k: &str| -> Vec<String> {
+            payload[k]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (include, exclude) = (strings("include_files"), strings("exclude_files"));
+        let bucket = payload["object"]["bucket_name"].as_str().unwrap_or("");
+        let key = payload["object"]["object_path"].as_str().unwrap_or("");
+        let objects = self.objects()?;
+        // Fail before any work when the target bucket is not the caller's.
+        if objects.store.head_bucket(owner, bucket).await.is_err() {
+            return Err(failed(
+                "CPS.0103",
+                &format!("Failed to upload objects to OBS: bucket {bucket} does not exist."),
+            ));
+        }
+        tokio::fs::create_dir_all(&objects.spool_dir)
+            .await
+            .map_err(storage_error)?;
+        let spooled = Spooled(
+            objects
+                .spool_dir
+                .join(format!("{}.export.tar", cph_domain::ids::hex_id())),
+        );
+        let client = self.adb_client(phone_id).await?;
+        let file = tokio::fs::File::create(&spooled.0)
+            .await
+            .map_err(storage_error)?;
+        let limits = cph_archive::ExportLimits {
+            max_bytes: DATA_ARCHIVE_MAX_BYTES,
+            ..cph_archive::ExportLimits::default()
+        };
+        let report = match cph_archive::export_tar(&client, &include, &exclude, file, limits).await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(sub_job_failed(
+                    "the phone's data could not be exported.",
+                    e.to_string(),
+                ));
+            }
+        };
+        let reader = tokio::fs::File::open(&spooled.0)
+            .await
+            .map_err(storage_error)?;
+        let attrs = cph_s3::ObjectAttrs {
+            content_type: Some("application/x-tar".into()),
+            ..Default::default()
+        };
+        match objects
+            .store
+            .put_reader(owner, bucket, key, attrs, reader)
+            .await
+        {
+            Ok(meta) => Ok(done(format!(
+                "exported {} files, {} directories, {} links ({} bytes of file data) to obs://{bucket}/{key} ({} bytes)",
+                report.files, report.dirs, report.links, report.bytes, meta.size
+            ))),
+            Err(e) => Err(failed(
+                "CPS.0103",
+                &format!("Failed to upload objects to OBS: {e}."),
+            )),
+        }
+    }
 }
+
+/// Largest archive an export writes or an import reads (the reference's 6 GiB push limit).
+const DATA_ARCHIVE_MAX_BYTES: u64 = 6 << 30;
 
 fn done(msg: String) -> Outcome {
     let mut m = msg;
