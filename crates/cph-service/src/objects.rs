@@ -3,8 +3,8 @@
 //!
 //! An `obs://bucket/key` resolves in the embedded object store; buckets belong to an account, so
 //! a job may only read buckets of its project's account. The object is spooled to a host-local
-//! temp file (bounded by the operation's documented size limit), checked, and then applied to
-//! the phone through ADB: `install` / `install-multiple` with the caller's options, or a tar
+//! file (bounded by the operation's documented size limit) once for all the jobs that need the
+//! same object version at the same time, checked, and then applied to each phone through ADB: `install` / `install-multiple` with the caller's options, or a tar
 //! validated in full (no `..`, absolute paths, escaping links or device files) and unpacked
 //! under the phone's root. Spool files are removed when the job ends.
 
@@ -12,13 +12,17 @@ use crate::Service;
 use crate::engine::{failed, truncate_utf8};
 use cph_store::jobs::Outcome;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 use tokio::io::AsyncWriteExt;
 
 /// Where objects are read and spooled.
 pub(crate) struct Objects {
     pub store: cph_s3::ObjectStore,
     pub spool_dir: PathBuf,
+    /// Spool files being used, by object version.
+    pub spools: std::sync::Mutex<HashMap<String, Weak<Spooled>>>,
 }
 
 fn missing(bucket: &str, key: &str) -> Outcome {
@@ -43,10 +47,30 @@ fn storage_error(e: impl std::fmt::Display) -> Outcome {
     )
 }
 
-/// A spooled object, removed when dropped.
-struct Spooled(PathBuf);
+/// A spooled object, shared by every job of this process that needs the same object version at
+/// the same time (one fetch serves all the phones of a host); the file is removed when the last
+/// job holding it ends.
+pub(crate) struct Spooled {
+    path: PathBuf,
+    filled: tokio::sync::OnceCell<()>,
+}
+
+impl Spooled {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
 
 impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A file the job writes itself (an export), removed when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
@@ -54,8 +78,18 @@ impl Drop for Spooled {
 
 impl Service {
     /// Makes objects of the embedded store usable by data operations.
+    /// Spool files left by an earlier process are removed.
     pub fn attach_object_store(&self, store: cph_s3::ObjectStore, spool_dir: PathBuf) {
-        let _ = self.inner.objects.set(Objects { store, spool_dir });
+        if let Ok(entries) = std::fs::read_dir(&spool_dir) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let _ = self.inner.objects.set(Objects {
+            store,
+            spool_dir,
+            spools: std::sync::Mutex::new(HashMap::new()),
+        });
     }
 
     fn objects(&self) -> Result<&Objects, Outcome> {
@@ -77,27 +111,30 @@ impl Service {
         }
     }
 
-    /// Copies `obs://bucket/key` into a spool file of at most `max` bytes.
+    /// A spool file holding `obs://bucket/key` (at most `max` bytes), fetched once for all the
+    /// jobs that need the same object version at the same time.
     async fn spool_object(
         &self,
         owner: &str,
         object: &Value,
         max: u64,
         suffix: &str,
-    ) -> Result<Spooled, Outcome> {
+    ) -> Result<Arc<Spooled>, Outcome> {
         let objects = self.objects()?;
         let bucket = object["bucket_name"].as_str().unwrap_or("");
         let key = object["object_path"].as_str().unwrap_or("");
-        let (meta, mut reader) = match objects.store.get(owner, bucket, key).await {
-            Ok(v) => v,
+        let read_error = |e: cph_s3::ObjError| match e {
             // Another account's bucket reads as absent: its existence is not disclosed.
-            Err(
-                cph_s3::ObjError::NoSuchBucket
-                | cph_s3::ObjError::NoSuchKey
-                | cph_s3::ObjError::AccessDenied,
-            ) => return Err(missing(bucket, key)),
-            Err(e) => return Err(storage_error(e)),
+            cph_s3::ObjError::NoSuchBucket
+            | cph_s3::ObjError::NoSuchKey
+            | cph_s3::ObjError::AccessDenied => missing(bucket, key),
+            e => storage_error(e),
         };
+        let meta = objects
+            .store
+            .head(owner, bucket, key)
+            .await
+            .map_err(read_error)?;
         if meta.size > max {
             return Err(failed(
                 "CPS.0118",
@@ -107,26 +144,50 @@ impl Service {
                 ),
             ));
         }
-        tokio::fs::create_dir_all(&objects.spool_dir)
-            .await
-            .map_err(storage_error)?;
-        let path = objects
-            .spool_dir
-            .join(format!("{}{suffix}", cph_domain::ids::hex_id()));
-        let spooled = Spooled(path.clone());
-        let mut file = tokio::fs::File::create(&path)
-            .await
-            .map_err(storage_error)?;
-        let copied = tokio::io::copy(&mut (&mut reader).take_max(max + 1), &mut file)
-            .await
-            .map_err(storage_error)?;
-        file.flush().await.map_err(storage_error)?;
-        if copied != meta.size {
-            return Err(storage_error(format_args!(
-                "obs://{bucket}/{key} changed while it was read"
-            )));
-        }
-        Ok(spooled)
+        let version = format!("{owner}\0{bucket}\0{key}\0{}\0{suffix}", meta.etag);
+        let slot = {
+            let mut spools = objects.spools.lock().unwrap_or_else(|e| e.into_inner());
+            match spools.get(&version).and_then(Weak::upgrade) {
+                Some(s) => s,
+                None => {
+                    spools.retain(|_, w| w.strong_count() > 0);
+                    let s = Arc::new(Spooled {
+                        path: objects
+                            .spool_dir
+                            .join(format!("{}{suffix}", cph_domain::ids::hex_id())),
+                        filled: tokio::sync::OnceCell::new(),
+                    });
+                    spools.insert(version, Arc::downgrade(&s));
+                    s
+                }
+            }
+        };
+        slot.filled
+            .get_or_try_init(|| async {
+                tokio::fs::create_dir_all(&objects.spool_dir)
+                    .await
+                    .map_err(storage_error)?;
+                let (got, mut reader) = objects
+                    .store
+                    .get(owner, bucket, key)
+                    .await
+                    .map_err(read_error)?;
+                let mut file = tokio::fs::File::create(slot.path())
+                    .await
+                    .map_err(storage_error)?;
+                let copied = tokio::io::copy(&mut (&mut reader).take_max(max + 1), &mut file)
+                    .await
+                    .map_err(storage_error)?;
+                file.flush().await.map_err(storage_error)?;
+                if got.etag != meta.etag || copied != got.size {
+                    return Err(storage_error(format_args!(
+                        "obs://{bucket}/{key} changed while it was read"
+                    )));
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(slot)
     }
 
     /// Runs an `install`, `install-multiple` or `push` job on a phone.
@@ -171,7 +232,7 @@ impl Service {
                     .unwrap_or_default();
                 let args: Vec<&str> = options.iter().map(String::as_str).collect();
                 let client = self.adb_client(phone_id).await?;
-                let paths: Vec<&Path> = spooled.iter().map(|s| s.0.as_path()).collect();
+                let paths: Vec<&Path> = spooled.iter().map(|s| s.path()).collect();
                 let r = if command == "install" && paths.len() == 1 {
                     client.install(paths[0], &args).await
                 } else {
@@ -198,7 +259,7 @@ impl Service {
                     max_bytes: max.max(1),
                     ..cph_archive::ApplyOptions::push_file()
                 };
-                let staged = match cph_archive::StagedTar::validate(&spooled.0, opts).await {
+                let staged = match cph_archive::StagedTar::validate(spooled.path(), opts).await {
                     Ok(s) => s,
                     Err(e) => {
                         return Err(sub_job_failed(
@@ -235,7 +296,7 @@ impl Service {
                     max_bytes: max,
                     ..cph_archive::ApplyOptions::phone_data()
                 };
-                let staged = match cph_archive::StagedTar::validate(&spooled.0, opts).await {
+                let staged = match cph_archive::StagedTar::validate(spooled.path(), opts).await {
                     Ok(s) => s,
                     Err(e) => {
                         return Err(sub_job_failed(
@@ -296,7 +357,7 @@ impl Service {
         tokio::fs::create_dir_all(&objects.spool_dir)
             .await
             .map_err(storage_error)?;
-        let spooled = Spooled(
+        let spooled = TempFile(
             objects
                 .spool_dir
                 .join(format!("{}.export.tar", cph_domain::ids::hex_id())),
