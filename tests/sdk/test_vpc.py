@@ -27,7 +27,23 @@ from huaweicloudsdkvpc.v2 import (
 
 from cph_sdk import buy_server, expect_error, raw_request, unique
 
-VPC_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+VPC_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+
+
+class _VpcTime:
+    """VPC v1 times on the wire are `YYYY-MM-DDThh:mm:ss` (no fraction, no zone). The SDK hands
+    them over as strings, or as datetimes when python-dateutil is installed."""
+
+    @staticmethod
+    def match(v):
+        import datetime
+
+        if isinstance(v, datetime.datetime):
+            return v.microsecond == 0
+        return VPC_TIME_RE.match(v)
+
+
+VPC_TIME = _VpcTime()
 
 
 def vpc_client(endpoint: str, ak: str, sk: str, project_id: str) -> VpcClient:
