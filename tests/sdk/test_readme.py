@@ -24,7 +24,7 @@ def test_readme_example_buys_a_server_and_restarts_its_phones(cph, tmp_path):
     assert statuses and all(s == 2 for s in statuses), r.stdout
 
 
-def test_readme_adb_example_installs_an_app_and_a_reset_removes_it(cph, tmp_path):
+def test_readme_adb_and_object_storage_examples(cph, tmp_path):
     from adb_tools import ADB, APK, StockAdb
 
     assert ADB, "stock adb is needed (apt-get install adb)"
@@ -41,10 +41,21 @@ def test_readme_adb_example_installs_an_app_and_a_reset_removes_it(cph, tmp_path
         r = subprocess.run(
             [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env
         )
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.strip().splitlines()
+        assert "Success" in lines[-3], r.stdout
+        assert ast.literal_eval(lines[-2]) == ["package:io.appium.settings"], r.stdout
+        assert ast.literal_eval(lines[-1]) == [], r.stdout
+        # The object storage example continues on the same server (its phone was reset).
+        assert len(blocks) >= 3, "README has no object storage example"
+        script = tmp_path / "obs_example.py"
+        script.write_text(blocks[2])
+        r = subprocess.run(
+            [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env
+        )
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.strip().splitlines()
+        assert ast.literal_eval(lines[-2]) == [2] * len(ast.literal_eval(lines[-2])) and lines[-2] != "[]", r.stdout
+        assert ast.literal_eval(lines[-1]) == ["package:io.appium.settings"], r.stdout
     finally:
         adb.close()
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.strip().splitlines()
-    assert "Success" in lines[-3], r.stdout
-    assert ast.literal_eval(lines[-2]) == ["package:io.appium.settings"], r.stdout
-    assert ast.literal_eval(lines[-1]) == [], r.stdout
