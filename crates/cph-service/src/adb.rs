@@ -190,11 +190,15 @@ impl Service {
             .get("command")
             .and_then(|v| v.as_str())
             .unwrap_or("");
+        let limit = payload
+            .get("timeout_ms")
+            .and_then(|v| v.as_u64())
+            .map(Duration::from_millis)
+            .unwrap_or(self.config().job_timeout);
         if matches!(
             command,
             "install" | "install-multiple" | "push" | "export" | "import"
         ) {
-            let limit = self.config().job_timeout;
             return match tokio::time::timeout(
                 limit,
                 self.execute_object_command(phone_id, project_id, payload),
@@ -205,11 +209,6 @@ impl Service {
                 Err(_) => timed_out(&format!("'{command}' on phone {phone_id}"), limit),
             };
         }
-        let limit = payload
-            .get("timeout_ms")
-            .and_then(|v| v.as_u64())
-            .map(Duration::from_millis)
-            .unwrap_or(self.config().job_timeout);
         match command {
             "shell" | "uninstall" => {}
             _ => {

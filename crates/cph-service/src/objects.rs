@@ -254,31 +254,12 @@ impl Service {
                 let Some(o) = objects.first().or_else(|| payload.get("object")) else {
                     return Err(storage_error("the job names no object"));
                 };
-                let spooled = self.spool_object(&owner, o, max, ".tar").await?;
                 let opts = cph_archive::ApplyOptions {
                     max_bytes: max.max(1),
                     ..cph_archive::ApplyOptions::push_file()
                 };
-                let staged = match cph_archive::StagedTar::validate(spooled.path(), opts).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return Err(sub_job_failed(
-                            "the archive was refused; nothing was written.",
-                            e.to_string(),
-                        ));
-                    }
-                };
-                let client = self.adb_client(phone_id).await?;
-                match staged.apply(&client).await {
-                    Ok(r) => Ok(done(format!(
-                        "{} files, {} directories, {} links, {} bytes",
-                        r.files, r.dirs, r.links, r.bytes
-                    ))),
-                    Err(e) => Err(sub_job_failed(
-                        "the archive could not be unpacked.",
-                        e.to_string(),
-                    )),
-                }
+                self.apply_archive(phone_id, &owner, o, opts, "unpacked")
+                    .await
             }
             "import" => {
                 let Some(o) = payload.get("object") else {
@@ -289,38 +270,53 @@ impl Service {
                 } else {
                     max
                 };
-                let spooled = self.spool_object(&owner, o, max, ".tar").await?;
                 // A restore only touches the phone's data: entries outside /data and /cache
                 // refuse the archive.
                 let opts = cph_archive::ApplyOptions {
                     max_bytes: max,
                     ..cph_archive::ApplyOptions::phone_data()
                 };
-                let staged = match cph_archive::StagedTar::validate(spooled.path(), opts).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return Err(sub_job_failed(
-                            "the archive was refused; nothing was restored.",
-                            e.to_string(),
-                        ));
-                    }
-                };
-                let client = self.adb_client(phone_id).await?;
-                match staged.apply(&client).await {
-                    Ok(r) => Ok(done(format!(
-                        "restored {} files, {} directories, {} links, {} bytes",
-                        r.files, r.dirs, r.links, r.bytes
-                    ))),
-                    Err(e) => Err(sub_job_failed(
-                        "the archive could not be restored.",
-                        e.to_string(),
-                    )),
-                }
+                self.apply_archive(phone_id, &owner, o, opts, "restored")
+                    .await
             }
             "export" => self.export_data(phone_id, &owner, payload).await,
             other => Err(failed(
                 "CPS.0117",
                 &format!("Parameter: command is invalid: {other}."),
+            )),
+        }
+    }
+
+    /// Spools a tar, validates all of it under `opts` (a refusal writes nothing and names the
+    /// entry), then unpacks it onto the phone.
+    async fn apply_archive(
+        &self,
+        phone_id: &str,
+        owner: &str,
+        object: &Value,
+        opts: cph_archive::ApplyOptions,
+        done_verb: &str,
+    ) -> Result<Outcome, Outcome> {
+        let spooled = self
+            .spool_object(owner, object, opts.max_bytes, ".tar")
+            .await?;
+        let staged = cph_archive::StagedTar::validate(spooled.path(), opts)
+            .await
+            .map_err(|e| {
+                sub_job_failed(
+                    "the archive was refused; nothing was written.",
+                    e.to_string(),
+                )
+            })?;
+        let client = self.adb_client(phone_id).await?;
+        match staged.apply(&client).await {
+            Ok(r) => Ok(done(format!(
+                "{done_verb} {} files, {} directories, {} links, {} bytes",
+                r.files, r.dirs, r.links, r.bytes
+            ))),
+            Err(e) => Err(sub_job_failed(
+                &format!("the archive could not be {done_verb}."),
+                e.to_string(),
             )),
         }
     }
