@@ -1,6 +1,5 @@
 //! Applying a tar to a phone: streamed through, or staged in a validated host file first.
 
-use crate::path::device_path;
 use crate::reader::{Exact, Kind, Member, TarReader, ended_early};
 use crate::spool::{Tee, TempSpool};
 use crate::{ApplyOptions, ArchiveError, Staging};
@@ -220,7 +219,7 @@ where
     let mut reader = TarReader::new(tar, opts)?;
     let mut applier = Applier::new(client);
     while let Some((member, entry)) = reader.next().await? {
-        let dev = device_path(&member.path);
+        let dev = opts.device_path(&member.path);
         match &member.kind {
             Kind::File => {
                 let data = Exact::new(entry, member.size);
@@ -271,7 +270,7 @@ where
                 let cmd = format!(
                     "{}ln -fn {} {}",
                     mkdir_parent(&dev),
-                    quote(&device_path(target.as_str())),
+                    quote(&opts.device_path(target.as_str())),
                     quote(&dev)
                 );
                 applier.run(&format!("link {dev}"), &cmd).await?;

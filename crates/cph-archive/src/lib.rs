@@ -103,6 +103,10 @@ pub struct ApplyOptions {
     pub max_bytes: u64,
     /// How [`apply_tar`] stages the archive.
     pub staging: Staging,
+    /// Device directory the archive's tree lands in (`/apps/com.example` puts entry `a.apk`
+    /// at `/apps/com.example/a.apk`); `None` is the device root. With a target directory,
+    /// symbolic links must be relative (an absolute target would name a path outside it).
+    pub target_dir: Option<String>,
 }
 
 impl Default for ApplyOptions {
@@ -120,6 +124,7 @@ impl ApplyOptions {
             max_entries: DEFAULT_MAX_ENTRIES,
             max_bytes: DEFAULT_MAX_BYTES,
             staging: Staging::None,
+            target_dir: None,
         }
     }
 
@@ -129,6 +134,14 @@ impl ApplyOptions {
         ApplyOptions {
             allowed_roots: Some(vec!["data".into(), "cache".into()]),
             ..ApplyOptions::push_file()
+        }
+    }
+
+    /// The device path an archive path lands at.
+    pub(crate) fn device_path(&self, archive_path: &str) -> String {
+        match self.target_dir.as_deref().map(|d| d.trim_end_matches('/')) {
+            Some(dir) if !dir.is_empty() => format!("{dir}/{archive_path}"),
+            _ => format!("/{archive_path}"),
         }
     }
 

@@ -39,11 +39,6 @@ pub(crate) fn normalize(raw: &[u8]) -> Result<Option<String>, Refusal> {
     Ok(Some(joined))
 }
 
-/// The device path of an archive path.
-pub(crate) fn device_path(archive_path: &str) -> String {
-    format!("/{archive_path}")
-}
-
 /// `path` equals `root` or lies below it.
 pub(crate) fn is_under(path: &str, root: &str) -> bool {
     root.is_empty()
@@ -109,11 +104,13 @@ impl Roots {
 
 /// Checks the target of symbolic link `link` (an archive path): resolved lexically from the
 /// link's directory (or from `/` when absolute), it must stay inside the phone's root and the
-/// allowed trees.
+/// allowed trees. With `relative_only` (an archive unpacked into a directory) an absolute target
+/// is refused.
 pub(crate) fn check_symlink_target(
     link: &str,
     target: &[u8],
     roots: &Roots,
+    relative_only: bool,
 ) -> Result<String, Refusal> {
     if target.len() > MAX_NAME_LEN {
         return Err(Refusal::NameTooLong(MAX_NAME_LEN));
@@ -128,6 +125,11 @@ pub(crate) fn check_symlink_target(
     };
     if t.is_empty() {
         return Err(escapes("is empty"));
+    }
+    if relative_only && t.starts_with('/') {
+        return Err(escapes(
+            "is absolute, and this archive is unpacked into a directory",
+        ));
     }
     let mut resolved: Vec<&str> = if t.starts_with('/') {
         Vec::new()
@@ -295,15 +297,17 @@ mod tests {
     fn symlink_targets_resolve_lexically() {
         let all = Roots::new(None);
         let data = Roots::new(Some(&["data".to_string()]));
-        assert!(check_symlink_target("data/l", b"x", &data).is_ok());
-        assert!(check_symlink_target("data/a/l", b"../b", &data).is_ok());
-        assert!(check_symlink_target("data/l", b"/data/x", &data).is_ok());
-        assert!(check_symlink_target("data/l", b"../etc", &data).is_err());
-        assert!(check_symlink_target("data/l", b"/etc/passwd", &data).is_err());
-        assert!(check_symlink_target("data/l", b"/etc/passwd", &all).is_ok());
-        assert!(check_symlink_target("data/l", b"/../../etc", &all).is_err());
-        assert!(check_symlink_target("data/l", b"../../etc", &all).is_err());
-        assert!(check_symlink_target("data/l", b"", &all).is_err());
+        assert!(check_symlink_target("data/l", b"x", &data, false).is_ok());
+        assert!(check_symlink_target("data/a/l", b"../b", &data, false).is_ok());
+        assert!(check_symlink_target("data/l", b"/data/x", &data, false).is_ok());
+        assert!(check_symlink_target("data/l", b"../etc", &data, false).is_err());
+        assert!(check_symlink_target("data/l", b"/etc/passwd", &data, false).is_err());
+        assert!(check_symlink_target("data/l", b"/etc/passwd", &all, false).is_ok());
+        assert!(check_symlink_target("data/l", b"/../../etc", &all, false).is_err());
+        assert!(check_symlink_target("data/l", b"../../etc", &all, false).is_err());
+        assert!(check_symlink_target("data/l", b"", &all, false).is_err());
+        assert!(check_symlink_target("data/l", b"/data/x", &data, true).is_err());
+        assert!(check_symlink_target("data/a/l", b"../b", &data, true).is_ok());
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub(crate) struct TarReader<'a, R: AsyncRead + Unpin + 'a> {
     source_ended: Arc<AtomicBool>,
     raw: Option<RawIter<'a, R>>,
     roots: Roots,
+    /// Symbolic links must be relative (the archive lands in a target directory).
+    relative_links: bool,
     max_entries: usize,
     max_bytes: u64,
     seen: usize,
@@ -125,6 +127,7 @@ impl<'a, R: AsyncRead + Unpin + Send + 'a> TarReader<'a, R> {
             source_ended,
             raw: Some(Box::pin(raw)),
             roots: Roots::new(opts.allowed_roots.as_deref()),
+            relative_links: opts.target_dir.is_some(),
             max_entries: opts.max_entries,
             max_bytes: opts.max_bytes,
             seen: 0,
@@ -305,7 +308,8 @@ impl<'a, R: AsyncRead + Unpin + Send + 'a> TarReader<'a, R> {
                     let target =
                         link_target.ok_or_else(|| malformed("a symbolic link without target"))?;
                     let target =
-                        check_symlink_target(&path, &target, &self.roots).map_err(&refuse)?;
+                        check_symlink_target(&path, &target, &self.roots, self.relative_links)
+                            .map_err(&refuse)?;
                     self.track(&path)?;
                     // The path is no longer a regular file a hard link could name.
                     self.files.remove(&path);

@@ -7,7 +7,12 @@
 //! - `phones/<phone_id>/root/`: everything else of the phone (`/data`, `/sdcard` → `/data/media/0`,
 //!   `/cache`, …); a reset recreates it;
 //! - `phones/<phone_id>/adb_port`: the host port of its endpoint, kept across restarts of the
-//!   phone and of the process.
+//!   phone and of the process;
+//! - `servers/<server_id>/share/`: the server's shared storage (`data/`, `cache/` from
+//!   PushShareFiles, `apps/<package>/` from PushShareApps), mounted read-only at
+//!   [`SHARE_MOUNT`] in every phone of the server. The control plane writes it through its own
+//!   ADB endpoint ([`Host::share_endpoint`]), which sees the volume as `/` and accepts only the
+//!   host's keys; `servers/<server_id>/share_adb_port` keeps that endpoint's port.
 
 use crate::{PhoneProfile, PhoneSpec};
 use cph_adb::AdbPublicKey;
@@ -21,6 +26,11 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
+
+/// Where every phone of a server sees the server's shared storage (read-only).
+pub const SHARE_MOUNT: &str = "/mnt/shared";
+/// Top-level directories of a shared-storage volume.
+const SHARE_LAYOUT: [&str; 3] = ["data", "cache", "apps"];
 
 /// Where and how phones are hosted.
 #[derive(Clone)]
@@ -95,6 +105,20 @@ pub struct Host {
     images: Mutex<HashMap<String, Arc<Vec<cph_phone::pm::SystemPackage>>>>,
     /// Held while an image's `/system` is written.
     materializing: Mutex<()>,
+    /// Endpoints of shared-storage volumes, by server id.
+    shares: tokio::sync::Mutex<HashMap<String, LiveShare>>,
+}
+
+/// A shared-storage volume whose endpoint is up.
+struct LiveShare {
+    addr: SocketAddr,
+    cancel: CancellationToken,
+}
+
+impl Drop for LiveShare {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
 }
 
 impl Host {
@@ -104,7 +128,69 @@ impl Host {
             ports: Mutex::new(HashMap::new()),
             images: Mutex::new(HashMap::new()),
             materializing: Mutex::new(()),
+            shares: tokio::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    fn server_dir(&self, server_id: &str) -> PathBuf {
+        self.cfg.dir.join("servers").join(safe_name(server_id))
+    }
+
+    /// The host directory of a server's shared storage, created with its layout if missing.
+    fn share_dir(&self, server_id: &str) -> io::Result<PathBuf> {
+        let dir = self.server_dir(server_id).join("share");
+        for d in SHARE_LAYOUT {
+            std::fs::create_dir_all(dir.join(d))?;
+        }
+        Ok(dir)
+    }
+
+    /// Where the server's shared-storage volume accepts ADB connections, starting its endpoint
+    /// on first use. The endpoint is a device whose `/` is the volume (`/data`, `/cache`,
+    /// `/apps`), with the usual shell and sync services, and accepts only the host's keys.
+    pub async fn share_endpoint(&self, server_id: &str) -> Result<SocketAddr, HostingError> {
+        let mut shares = self.shares.lock().await;
+        if let Some(live) = shares.get(server_id)
+            && !live.cancel.is_cancelled()
+        {
+            return Ok(live.addr);
+        }
+        let dir = self.share_dir(server_id)?;
+        let core = PhoneCore {
+            fs: cph_phone::fs::PhoneFs::new(vec![cph_phone::fs::Mount {
+                device_path: "/".into(),
+                host_dir: dir,
+                read_only: false,
+            }])?,
+            props: cph_phone::props::Props::new(BTreeMap::from([
+                ("ro.product.model".to_string(), "shared-storage".to_string()),
+                (
+                    "ro.serialno".to_string(),
+                    server_id.chars().take(16).collect(),
+                ),
+            ])),
+            pm: cph_phone::pm::PackageManager::new(Vec::new()),
+            android: cph_phone::android::AndroidState::new(),
+            control: Arc::new(cph_phone::NoControl),
+        };
+        let identity = cph_adb::DeviceIdentity {
+            product_name: "shared-storage".into(),
+            model: "shared-storage".into(),
+            device: "shared-storage".into(),
+        };
+        let device: Arc<dyn cph_adb::Device> = Arc::new(VirtualPhone::new(
+            Arc::new(core),
+            identity,
+            self.cfg.host_keys.clone(),
+        ));
+        let port_file = self.server_dir(server_id).join("share_adb_port");
+        let listener = self.bind(&format!("share:{server_id}"), &port_file).await?;
+        let addr = listener.local_addr().map_err(HostingError::Files)?;
+        let cancel = CancellationToken::new();
+        let endpoint = cph_adb::device::Endpoint::new(device, self.cfg.endpoint.clone());
+        tokio::spawn(endpoint.serve(listener, cancel.clone()));
+        shares.insert(server_id.to_string(), LiveShare { addr, cancel });
+        Ok(addr)
     }
 
     fn phone_dir(&self, phone_id: &str) -> PathBuf {
@@ -151,6 +237,8 @@ impl Host {
         if !root.join("data").is_dir() {
             create_layout(&root)?;
         }
+        // Trees made before shared storage existed get its mount point too.
+        std::fs::create_dir_all(root.join(SHARE_MOUNT.trim_start_matches('/')))?;
         Ok(root)
     }
 
@@ -201,7 +289,8 @@ impl Host {
             }
         }
         let device = Arc::new(VirtualPhone::new(Arc::new(core), identity, keys));
-        let listener = self.bind(&spec.phone_id).await?;
+        let port_file = self.phone_dir(&spec.phone_id).join("adb_port");
+        let listener = self.bind(&spec.phone_id, &port_file).await?;
         let addr = listener.local_addr().map_err(HostingError::Files)?;
         let cancel = CancellationToken::new();
         let dev: Arc<dyn cph_adb::Device> = device.clone();
@@ -222,7 +311,13 @@ impl Host {
     ) -> io::Result<PhoneCore> {
         let (system_dir, system_pkgs) = self.system_of(spec)?;
         let root = self.ensure_tree(&spec.phone_id)?;
+        let share = self.share_dir(&spec.server_id)?;
         let fs = cph_phone::fs::PhoneFs::new(vec![
+            cph_phone::fs::Mount {
+                device_path: SHARE_MOUNT.into(),
+                host_dir: share,
+                read_only: true,
+            },
             cph_phone::fs::Mount {
                 device_path: "/".into(),
                 host_dir: root,
@@ -259,11 +354,15 @@ impl Host {
         Ok(core)
     }
 
-    /// Binds the phone's endpoint: its remembered port if it is free, else the next free one.
-    async fn bind(&self, phone_id: &str) -> Result<tokio::net::TcpListener, HostingError> {
-        let file = self.phone_dir(phone_id).join("adb_port");
+    /// Binds an endpoint (a phone's, or `share:<server_id>`): its remembered port (in memory
+    /// or in `file`) if it is free, else the next free one, which `file` then remembers.
+    async fn bind(
+        &self,
+        phone_id: &str,
+        file: &Path,
+    ) -> Result<tokio::net::TcpListener, HostingError> {
         let remembered = lock(&self.ports).get(phone_id).copied().or_else(|| {
-            std::fs::read_to_string(&file)
+            std::fs::read_to_string(file)
                 .ok()
                 .and_then(|s| s.trim().parse::<u16>().ok())
                 .filter(|p| self.cfg.ports.contains(p))
@@ -293,7 +392,10 @@ impl Host {
             }
             if let Ok(l) = tokio::net::TcpListener::bind((self.cfg.bind_ip, port)).await {
                 lock(&self.ports).insert(phone_id.to_string(), port);
-                std::fs::write(&file, port.to_string()).map_err(HostingError::Files)?;
+                if let Some(parent) = file.parent() {
+                    std::fs::create_dir_all(parent).map_err(HostingError::Files)?;
+                }
+                std::fs::write(file, port.to_string()).map_err(HostingError::Files)?;
                 return Ok(l);
             }
         }
@@ -370,7 +472,7 @@ fn create_layout(root: &Path) -> io::Result<()> {
         "data/property",
         "data/misc/adb",
         "cache",
-        "mnt",
+        "mnt/shared",
         "storage/emulated",
         "storage/self",
         "vendor",

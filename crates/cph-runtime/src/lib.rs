@@ -158,4 +158,16 @@ pub trait HostAgent: Send + Sync + 'static {
     fn runs_endpoints(&self) -> bool {
         false
     }
+
+    /// Where the server's shared-storage volume accepts ADB connections (started on demand):
+    /// a device whose `/` holds the volume's `/data`, `/cache` and `/apps`, which every phone
+    /// of the server sees read-only at [`hosting::SHARE_MOUNT`]. An error says why there is
+    /// none (e.g. the agent keeps no shared storage).
+    fn share_endpoint<'a>(
+        &'a self,
+        server_id: &'a str,
+    ) -> BoxFuture<'a, Result<SocketAddr, String>> {
+        let _ = server_id;
+        Box::pin(async { Err("this host keeps no shared storage".to_string()) })
+    }
 }

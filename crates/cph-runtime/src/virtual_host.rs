@@ -391,6 +391,21 @@ impl HostAgent for VirtualHostAgent {
         self.host.is_some()
     }
 
+    fn share_endpoint<'a>(
+        &'a self,
+        server_id: &'a str,
+    ) -> BoxFuture<'a, Result<SocketAddr, String>> {
+        Box::pin(async move {
+            match &self.host {
+                Some(host) => host
+                    .share_endpoint(server_id)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Err("this host keeps no shared storage".to_string()),
+            }
+        })
+    }
+
     fn adb_endpoint(&self, phone_id: &str) -> Option<SocketAddr> {
         self.lock()
             .phones

@@ -276,3 +276,64 @@ async fn a_reboot_from_inside_drops_and_restores_the_endpoint() {
     }
     assert!(back, "the phone did not come back after reboot");
 }
+
+#[tokio::test]
+async fn a_servers_shared_storage_is_seen_read_only_by_its_phones_only() {
+    let h = host();
+    let mut other = spec("phone-t", 30, "11");
+    other.server_id = "server-2".into();
+    for (i, s) in [
+        spec("phone-s1", 30, "11"),
+        spec("phone-s2", 30, "11"),
+        other,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = run(
+            &h.agent,
+            &format!("c{i}"),
+            AgentCommand::CreatePhone { spec: s },
+        )
+        .await;
+        assert!(matches!(r, CommandResult::Ok { .. }), "{r:?}");
+    }
+
+    // The control plane writes the volume through its own endpoint.
+    let addr = h.agent.share_endpoint("server-1").await.unwrap();
+    assert_eq!(h.agent.share_endpoint("server-1").await.unwrap(), addr);
+    let volume = AdbClient::connect(&addr.to_string(), &h.key, config())
+        .await
+        .unwrap();
+    assert_eq!(sh(&volume, "ls /").await, "apps\ncache\ndata\n");
+    volume
+        .push(&b"shared bytes"[..], "/data/media/song.txt", 0o100644, 1)
+        .await
+        .unwrap();
+
+    for id in ["phone-s1", "phone-s2"] {
+        let c = connect(&h, id).await;
+        assert_eq!(
+            sh(&c, "cat /mnt/shared/data/media/song.txt").await,
+            "shared bytes"
+        );
+        let denied = c
+            .push(&b"x"[..], "/mnt/shared/data/mine.txt", 0o100644, 1)
+            .await;
+        assert!(denied.is_err(), "a phone wrote into shared storage");
+        assert_eq!(
+            sh(&c, "rm /mnt/shared/data/media/song.txt 2>&1; echo $?")
+                .await
+                .lines()
+                .last(),
+            Some("1")
+        );
+    }
+    let t = connect(&h, "phone-t").await;
+    assert_eq!(sh(&t, "ls /mnt/shared/data").await, "");
+
+    // Another key does not get into the volume.
+    let stranger = AdbPrivateKey::generate().unwrap();
+    let refused = AdbClient::connect(&addr.to_string(), &stranger, config()).await;
+    assert!(refused.is_err());
+}

@@ -563,6 +563,50 @@ async fn one_staged_archive_serves_many_phones() {
     assert_eq!(err.entry(), Some("etc/passwd"));
 }
 
+#[tokio::test]
+async fn a_target_directory_holds_the_whole_tree_and_absolute_links_are_refused() {
+    let phone = Phone::start().await;
+    let opts = ApplyOptions {
+        target_dir: Some("/data/local/tmp/app".into()),
+        ..ApplyOptions::push_file()
+    };
+    let mut tar = Tar::new();
+    tar.dir("lib/", 0o755, 1_700_000_000)
+        .file("base.apk", 0o644, 1_700_000_001, b"apk")
+        .file("lib/x.so", 0o644, 1_700_000_002, b"so")
+        .symlink("current.apk", "base.apk")
+        .hardlink("lib/y.so", "lib/x.so");
+    let report = apply_tar(&phone.client, &tar.finish()[..], opts.clone())
+        .await
+        .unwrap();
+    assert_eq!((report.files, report.links), (2, 2));
+    assert_eq!(phone.sh("cat /data/local/tmp/app/base.apk").await, "apk");
+    assert_eq!(phone.sh("cat /data/local/tmp/app/lib/y.so").await, "so");
+    assert_eq!(
+        phone
+            .sh("readlink /data/local/tmp/app/current.apk")
+            .await
+            .trim(),
+        "base.apk"
+    );
+    // Nothing landed at the device root.
+    assert_eq!(phone.lstat("/base.apk").await, None);
+    assert_eq!(phone.lstat("/lib").await, None);
+
+    let mut abs = Tar::new();
+    abs.file("ok", 0o644, 1, b"")
+        .symlink("escape", "/data/system");
+    let err = apply_tar(
+        &phone.client,
+        &abs.finish()[..],
+        opts.with_staging(Staging::TempFile(std::env::temp_dir())),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.entry(), Some("escape"));
+    assert_eq!(phone.lstat("/data/local/tmp/app/ok").await, None);
+}
+
 /// Compile-time check: the futures can be spawned on a multi-threaded runtime.
 #[allow(dead_code)]
 fn futures_are_send(client: &cph_adb::client::AdbClient) {
