@@ -11,6 +11,7 @@
 //! - Functions take `&mut AnyConnection`, so the same function runs inside a transaction or on a
 //!   plain read connection; callers decide the boundary.
 
+pub mod audit;
 pub mod iam;
 pub mod jobs;
 pub mod lifecycle;

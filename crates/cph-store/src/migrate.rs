@@ -7,6 +7,7 @@ use sqlx::{AssertSqlSafe, Row};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_phone_counts.sql")),
+    (3, include_str!("../migrations/0003_access_audit.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -7,6 +7,7 @@ use cph_store::{Backend, PhoneRow, ServerRow, Store};
 use sqlx::{AssertSqlSafe, Connection};
 use std::future::Future;
 
+mod audit_cases;
 mod cases;
 mod lifecycle_cases;
 mod netops_cases;
