@@ -263,6 +263,20 @@ impl Host {
         }
     }
 
+    /// The keys a phone accepts: the host's and the spec's.
+    pub fn allowed_keys(&self, spec: &PhoneSpec) -> Vec<AdbPublicKey> {
+        let mut keys = self.cfg.host_keys.clone();
+        for line in &spec.adb_keys {
+            match AdbPublicKey::from_line(line) {
+                Ok(k) => keys.push(k),
+                Err(e) => {
+                    tracing::warn!(phone_id = %spec.phone_id, error = %e, "ignoring an unusable ADB key")
+                }
+            }
+        }
+        keys
+    }
+
     /// Builds the phone (files, properties, packages) and opens its endpoint.
     pub async fn start(
         self: &Arc<Self>,
@@ -279,15 +293,7 @@ impl Host {
             model: spec.profile.model.clone(),
             device: spec.profile.device.clone(),
         };
-        let mut keys = self.cfg.host_keys.clone();
-        for line in &spec.adb_keys {
-            match AdbPublicKey::from_line(line) {
-                Ok(k) => keys.push(k),
-                Err(e) => {
-                    tracing::warn!(phone_id = %spec.phone_id, error = %e, "ignoring an unusable ADB key")
-                }
-            }
-        }
+        let keys = self.allowed_keys(spec);
         let device = Arc::new(VirtualPhone::new(Arc::new(core), identity, keys));
         let port_file = self.phone_dir(&spec.phone_id).join("adb_port");
         let listener = self.bind(&spec.phone_id, &port_file).await?;

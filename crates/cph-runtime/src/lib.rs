@@ -83,6 +83,13 @@ pub enum AgentCommand {
         phone_id: String,
         properties: BTreeMap<String, serde_json::Value>,
     },
+    /// Replace the ADB keys a phone accepts besides the host's (`adbkey.pub` lines), e.g. after
+    /// its server's key pair changed. Running phones apply them to new connections at once;
+    /// the next boot uses them too.
+    SetAdbKeys {
+        phone_id: String,
+        adb_keys: Vec<String>,
+    },
     /// Remove a phone and its data from the host.
     DeletePhone { phone_id: String },
     /// Restart the encode service of a server.

@@ -336,6 +336,17 @@ impl VirtualHostAgent {
                 }
                 CommandResult::Ok { message: None }
             }
+            AgentCommand::SetAdbKeys { phone_id, adb_keys } => {
+                let mut st = self.lock();
+                let Some(p) = st.phones.get_mut(&phone_id) else {
+                    return Self::unknown(&phone_id);
+                };
+                if let (Some(live), Some(host)) = (&mut p.live, &self.host) {
+                    live.spec.adb_keys = adb_keys;
+                    live.device.set_allowed_keys(host.allowed_keys(&live.spec));
+                }
+                CommandResult::Ok { message: None }
+            }
             AgentCommand::DeletePhone { phone_id } => {
                 let removed = self.lock().phones.remove(&phone_id);
                 if let Some(live) = removed.and_then(|p| p.live) {

@@ -142,16 +142,58 @@ impl Service {
         }
     }
 
+    /// The ADB keys a key pair gives phones: its public key when it is RSA.
+    pub(crate) async fn adb_keys_of_keypair(
+        &self,
+        project_id: &str,
+        keypair_name: &str,
+    ) -> crate::Result<Vec<String>> {
+        let mut c = self.store().read().await?;
+        Ok(
+            cph_store::network::get_keypair(&mut c, project_id, keypair_name)
+                .await?
+                .and_then(|k| adb_key_of_ssh(&k.public_key))
+                .into_iter()
+                .collect(),
+        )
+    }
+
     /// A connection to the phone's endpoint (an open one is reused).
     pub(crate) async fn adb_client(&self, phone_id: &str) -> Result<AdbClient, Outcome> {
+        if self.inner.adb.key.is_none() {
+            return Err(failed(
+                "CPS.0323",
+                "This api is not supported: the control plane has no ADB key configured.",
+            ));
+        }
+        let Some(addr) = self.inner.agent.adb_endpoint(phone_id) else {
+            return Err(unreachable("the phone's ADB endpoint is not up"));
+        };
+        self.client_at(addr).await
+    }
+
+    /// A client of the server's shared-storage volume (see `HostAgent::share_endpoint`).
+    pub(crate) async fn share_client(&self, server_id: &str) -> Result<AdbClient, Outcome> {
+        let addr = self
+            .inner
+            .agent
+            .share_endpoint(server_id)
+            .await
+            .map_err(|e| {
+                unreachable(format_args!(
+                    "the shared storage of server {server_id}: {e}"
+                ))
+            })?;
+        self.client_at(addr).await
+    }
+
+    /// A pooled client of the endpoint at `addr`, connected with the control plane's key.
+    async fn client_at(&self, addr: std::net::SocketAddr) -> Result<AdbClient, Outcome> {
         let Some(key) = &self.inner.adb.key else {
             return Err(failed(
                 "CPS.0323",
                 "This api is not supported: the control plane has no ADB key configured.",
             ));
-        };
-        let Some(addr) = self.inner.agent.adb_endpoint(phone_id) else {
-            return Err(unreachable("the phone's ADB endpoint is not up"));
         };
         if let Some(c) = lock(&self.inner.adb.clients).get(&addr)
             && c.closed_reason().is_none()

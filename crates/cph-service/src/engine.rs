@@ -297,6 +297,25 @@ impl Service {
             }
         }
         tx.commit().await.map_err(cph_store::StoreError::from)?;
+        // Keyed access follows what was just recorded: a new server gets its gateway, a new
+        // key pair closes the sessions of the old one.
+        for (job, outcome) in batch {
+            if outcome.status != JobStatus::Succeeded.code() {
+                continue;
+            }
+            let Some(server_id) = job.server_id.as_deref() else {
+                continue;
+            };
+            match job.kind.as_str() {
+                kind::SERVER_KEYPAIR => self.revoke_stale_sessions(server_id).await,
+                kind::SERVER_CREATE => {
+                    if let Err(e) = self.ensure_gateway(server_id, &job.project_id).await {
+                        tracing::warn!(server_id, error = %e, "starting the ssh gateway failed");
+                    }
+                }
+                _ => {}
+            }
+        }
         Ok(())
     }
 
@@ -522,7 +541,34 @@ impl Service {
                     }),
                 }
             }
-            kind::SERVER_KEYPAIR => Ok(()),
+            kind::SERVER_KEYPAIR => {
+                // The phones accept the new key pair's key over ADB from now on (and no longer
+                // the old one's); the SSH gateway follows once the change is recorded.
+                if !self.drives_phones() {
+                    Ok(())
+                } else {
+                    let server_id = job.server_id.clone().unwrap_or_default();
+                    let name = payload["keypair_name"].as_str().unwrap_or_default();
+                    let keys = self.adb_keys_of_keypair(&job.project_id, name).await?;
+                    let phones = {
+                        let mut c = self.store().read().await?;
+                        cph_store::phones::of_server(&mut c, &server_id).await?
+                    };
+                    let calls = phones.iter().map(|p| {
+                        let cmd = AgentCommand::SetAdbKeys {
+                            phone_id: p.phone_id.clone(),
+                            adb_keys: keys.clone(),
+                        };
+                        let suffix = format!("-{}", p.phone_id);
+                        async move { self.agent_call(job, &suffix, cmd).await }
+                    });
+                    let results = futures_join_all(calls).await;
+                    match results.into_iter().find_map(|r| r.err()) {
+                        None => Ok(()),
+                        Some(f) => Err(f),
+                    }
+                }
+            }
             kind::ENCODE_RESTART => {
                 self.agent_call(
                     job,
@@ -542,10 +588,7 @@ impl Service {
                     .execute_phone_command(&p.phone_id, &job.project_id, &payload)
                     .await);
             }
-            kind::SERVER_SHARE => Err(failed(
-                "CPS.0323",
-                &crate::commands::not_executable_msg(&job.kind, &payload),
-            )),
+            kind::SERVER_SHARE => return Ok(self.execute_share(job, &payload).await),
             kind::SERVER_CHANGE => self.execute_server_change(job).await?,
             kind::SERVER_CHANGE_MODEL => self.execute_server_change_model(job).await?,
             other => Err(failed(

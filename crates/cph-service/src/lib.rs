@@ -13,6 +13,7 @@ pub mod commands;
 pub mod encode;
 pub mod engine;
 mod error;
+pub mod gateway;
 pub mod iam;
 pub mod jobs;
 pub mod keypairs;
@@ -104,6 +105,8 @@ pub(crate) struct Inner {
     pub adb: adb::AdbAccess,
     /// The object store data operations read from (set once by the server).
     pub objects: std::sync::OnceLock<objects::Objects>,
+    /// The SSH gateways of servers (set once by the server).
+    pub gateways: std::sync::OnceLock<gateway::Gateways>,
 }
 
 /// The control plane's service layer. Cheap to clone.
@@ -132,6 +135,7 @@ impl Service {
                 instance_id: cph_domain::ids::hex_id(),
                 adb,
                 objects: std::sync::OnceLock::new(),
+                gateways: std::sync::OnceLock::new(),
             }),
         }
     }

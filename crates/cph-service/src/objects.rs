@@ -1,12 +1,20 @@
 //! Data operations that move objects onto phones: InstallApk (`install`, `install-multiple`) and
 //! PushFile (`push`).
 //!
-//! An `obs://bucket/key` resolves in the embedded object store; buckets belong to an account, so
-//! a job may only read buckets of its project's account. The object is spooled to a host-local
-//! file (bounded by the operation's documented size limit) once for all the jobs that need the
-//! same object version at the same time, checked, and then applied to each phone through ADB: `install` / `install-multiple` with the caller's options, or a tar
-//! validated in full (no `..`, absolute paths, escaping links or device files) and unpacked
-//! under the phone's root. Spool files are removed when the job ends.
+//! An `obs://bucket/key` resolves through [`cph_objects::Backends`]: a bucket configured by name
+//! on an external S3/OBS endpoint, else the embedded object store's bucket of the job's account
+//! (buckets belong to an account, so a job may only read buckets of its project's account), else
+//! the default external endpoint; external endpoints serve only the accounts they list. Failures
+//! map to the reference's codes: a missing (or not permitted) object is `CPS.0104`; a read that
+//! the object storage itself fails (an external endpoint that is unreachable or refuses the
+//! configured credentials) is `CPS.0003`, and any failure to store an export is `CPS.0103`; both
+//! name the endpoint by host and port, never with credentials.
+//!
+//! The object is spooled to a host-local file (bounded by the operation's documented size
+//! limit) once for all the jobs that need the same object version at the same time, checked,
+//! and then applied to each phone through ADB: `install` / `install-multiple` with the caller's
+//! options, or a tar validated in full (no `..`, absolute paths, escaping links or device files)
+//! and unpacked under the phone's root. Spool files are removed when the job ends.
 
 use crate::Service;
 use crate::engine::{failed, truncate_utf8};
@@ -19,7 +27,8 @@ use tokio::io::AsyncWriteExt;
 
 /// Where objects are read and spooled.
 pub(crate) struct Objects {
-    pub store: cph_s3::ObjectStore,
+    /// The embedded store and the external endpoints.
+    pub backends: cph_objects::Backends,
     pub spool_dir: PathBuf,
     /// Spool files being used, by object version.
     pub spools: std::sync::Mutex<HashMap<String, Weak<Spooled>>>,
@@ -32,7 +41,7 @@ fn missing(bucket: &str, key: &str) -> Outcome {
     )
 }
 
-fn sub_job_failed(msg: &str, detail: String) -> Outcome {
+pub(crate) fn sub_job_failed(msg: &str, detail: String) -> Outcome {
     let mut o = failed("CPS.0260", &format!("Sub job execute failed: {msg}"));
     let mut d = detail;
     truncate_utf8(&mut d, crate::adb::MAX_EXECUTE_MSG);
@@ -47,6 +56,37 @@ fn storage_error(e: impl std::fmt::Display) -> Outcome {
     )
 }
 
+/// The outcome of a failed read of `obs://bucket/key`. Another account's bucket, and an
+/// external bucket whose endpoint does not list the account, read as absent: their existence is
+/// not disclosed. The object storage's own failures name the endpoint (host and port only).
+fn read_failure(bucket: &str, key: &str, e: cph_objects::ObjectsError) -> Outcome {
+    use cph_objects::ObjectsError as E;
+    match e {
+        e if e.is_missing() => missing(bucket, key),
+        E::Unreachable { .. } | E::AccessDenied { .. } | E::Failed { .. } | E::Protocol { .. } => {
+            let mut o = failed(
+                "CPS.0003",
+                &format!("Service internal error: obs://{bucket}/{key} could not be read: {e}."),
+            );
+            o.execute_msg = o.error_msg.clone();
+            o
+        }
+        e => storage_error(e),
+    }
+}
+
+/// The outcome of a failed export to `obs://bucket/...` (`CPS.0103`).
+fn upload_failure(bucket: &str, e: cph_objects::ObjectsError) -> Outcome {
+    let msg = if e.is_missing() {
+        format!("Failed to upload objects to OBS: bucket {bucket} does not exist.")
+    } else {
+        format!("Failed to upload objects to OBS: {e}.")
+    };
+    let mut o = failed("CPS.0103", &msg);
+    o.execute_msg = o.error_msg.clone();
+    o
+}
+
 /// A spooled object, shared by every job of this process that needs the same object version at
 /// the same time (one fetch serves all the phones of a host); the file is removed when the last
 /// job holding it ends.
@@ -56,7 +96,7 @@ pub(crate) struct Spooled {
 }
 
 impl Spooled {
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 }
@@ -77,16 +117,16 @@ impl Drop for TempFile {
 }
 
 impl Service {
-    /// Makes objects of the embedded store usable by data operations.
-    /// Spool files left by an earlier process are removed.
-    pub fn attach_object_store(&self, store: cph_s3::ObjectStore, spool_dir: PathBuf) {
+    /// Makes objects of the embedded store and the external endpoints of `backends` usable by
+    /// data operations. Spool files left by an earlier process are removed.
+    pub fn attach_object_store(&self, backends: cph_objects::Backends, spool_dir: PathBuf) {
         if let Ok(entries) = std::fs::read_dir(&spool_dir) {
             for e in entries.flatten() {
                 let _ = std::fs::remove_file(e.path());
             }
         }
         let _ = self.inner.objects.set(Objects {
-            store,
+            backends,
             spool_dir,
             spools: std::sync::Mutex::new(HashMap::new()),
         });
@@ -102,7 +142,7 @@ impl Service {
     }
 
     /// The owner scope of a project's buckets: its account (domain).
-    async fn bucket_owner(&self, project_id: &str) -> Result<String, Outcome> {
+    pub(crate) async fn bucket_owner(&self, project_id: &str) -> Result<String, Outcome> {
         let mut c = self.store().read().await.map_err(storage_error)?;
         match cph_store::iam::project_by_id(&mut c, project_id).await {
             Ok(Some(p)) => Ok(p.domain_id),
@@ -113,7 +153,7 @@ impl Service {
 
     /// A spool file holding `obs://bucket/key` (at most `max` bytes), fetched once for all the
     /// jobs that need the same object version at the same time.
-    async fn spool_object(
+    pub(crate) async fn spool_object(
         &self,
         owner: &str,
         object: &Value,
@@ -123,18 +163,13 @@ impl Service {
         let objects = self.objects()?;
         let bucket = object["bucket_name"].as_str().unwrap_or("");
         let key = object["object_path"].as_str().unwrap_or("");
-        let read_error = |e: cph_s3::ObjError| match e {
-            // Another account's bucket reads as absent: its existence is not disclosed.
-            cph_s3::ObjError::NoSuchBucket
-            | cph_s3::ObjError::NoSuchKey
-            | cph_s3::ObjError::AccessDenied => missing(bucket, key),
-            e => storage_error(e),
-        };
-        let meta = objects
-            .store
-            .head(owner, bucket, key)
+        let read_error = |e| read_failure(bucket, key, e);
+        let target = objects
+            .backends
+            .resolve(owner, bucket)
             .await
             .map_err(read_error)?;
+        let meta = target.head(key).await.map_err(read_error)?;
         if meta.size > max {
             return Err(failed(
                 "CPS.0118",
@@ -144,7 +179,12 @@ impl Service {
                 ),
             ));
         }
-        let version = format!("{owner}\0{bucket}\0{key}\0{}\0{suffix}", meta.etag);
+        let version = format!(
+            "{owner}\0{}\0{bucket}\0{key}\0{}\0{}\0{suffix}",
+            target.location(),
+            meta.etag,
+            meta.size
+        );
         let slot = {
             let mut spools = objects.spools.lock().unwrap_or_else(|e| e.into_inner());
             match spools.get(&version).and_then(Weak::upgrade) {
@@ -167,11 +207,7 @@ impl Service {
                 tokio::fs::create_dir_all(&objects.spool_dir)
                     .await
                     .map_err(storage_error)?;
-                let (got, mut reader) = objects
-                    .store
-                    .get(owner, bucket, key)
-                    .await
-                    .map_err(read_error)?;
+                let (got, mut reader) = target.get(key).await.map_err(read_error)?;
                 let mut file = tokio::fs::File::create(slot.path())
                     .await
                     .map_err(storage_error)?;
@@ -322,7 +358,8 @@ impl Service {
     }
 
     /// BatchExportCloudPhoneData on one phone: the selected files into a tar, spooled, then
-    /// stored at `bucket_name`/`object_path` (the bucket must exist in the job's account).
+    /// streamed to `bucket_name`/`object_path` (the bucket must exist for the job's account,
+    /// in the embedded store or on an external endpoint that serves the account).
     async fn export_data(
         &self,
         phone_id: &str,
@@ -343,13 +380,17 @@ impl Service {
         let bucket = payload["object"]["bucket_name"].as_str().unwrap_or("");
         let key = payload["object"]["object_path"].as_str().unwrap_or("");
         let objects = self.objects()?;
-        // Fail before any work when the target bucket is not the caller's.
-        if objects.store.head_bucket(owner, bucket).await.is_err() {
-            return Err(failed(
-                "CPS.0103",
-                &format!("Failed to upload objects to OBS: bucket {bucket} does not exist."),
-            ));
-        }
+        // Fail before any work when the target bucket is not the caller's (or its endpoint
+        // cannot be reached).
+        let target = objects
+            .backends
+            .resolve(owner, bucket)
+            .await
+            .map_err(|e| upload_failure(bucket, e))?;
+        target
+            .head_bucket()
+            .await
+            .map_err(|e| upload_failure(bucket, e))?;
         tokio::fs::create_dir_all(&objects.spool_dir)
             .await
             .map_err(storage_error)?;
@@ -379,31 +420,24 @@ impl Service {
         let reader = tokio::fs::File::open(&spooled.0)
             .await
             .map_err(storage_error)?;
-        let attrs = cph_s3::ObjectAttrs {
-            content_type: Some("application/x-tar".into()),
-            ..Default::default()
-        };
-        match objects
-            .store
-            .put_reader(owner, bucket, key, attrs, reader)
+        let len = reader.metadata().await.map_err(storage_error)?.len();
+        match target
+            .put_reader(key, reader, len, Some("application/x-tar"))
             .await
         {
             Ok(meta) => Ok(done(format!(
                 "exported {} files, {} directories, {} links ({} bytes of file data) to obs://{bucket}/{key} ({} bytes)",
                 report.files, report.dirs, report.links, report.bytes, meta.size
             ))),
-            Err(e) => Err(failed(
-                "CPS.0103",
-                &format!("Failed to upload objects to OBS: {e}."),
-            )),
+            Err(e) => Err(upload_failure(bucket, e)),
         }
     }
 }
 
 /// Largest archive an export writes or an import reads (the reference's 6 GiB push limit).
-const DATA_ARCHIVE_MAX_BYTES: u64 = 6 << 30;
+pub(crate) const DATA_ARCHIVE_MAX_BYTES: u64 = 6 << 30;
 
-fn done(msg: String) -> Outcome {
+pub(crate) fn done(msg: String) -> Outcome {
     let mut m = msg;
     truncate_utf8(&mut m, crate::adb::MAX_EXECUTE_MSG);
     Outcome {

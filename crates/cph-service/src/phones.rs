@@ -21,6 +21,9 @@ pub struct PhoneDetail {
     pub data_volume: Option<crate::servers::Volume>,
     /// Where the phone's ADB endpoint accepts connections now.
     pub adb_endpoint: Option<std::net::SocketAddr>,
+    /// Where the SSH gateway of the phone's server listens, when the server has a key pair
+    /// (the tunnel reaches the phone at `phone_ip:5555`).
+    pub ssh_endpoint: Option<std::net::SocketAddr>,
 }
 
 /// ListCloudPhones query parameters, as received.
@@ -142,17 +145,28 @@ impl Service {
         let phone = cph_store::phones::get(&mut c, &caller.project_id, phone_id)
             .await?
             .ok_or_else(|| ServiceError::cps("CPS.0005"))?;
+        let server = cph_store::servers::get_any(&mut c, &phone.server_id).await?;
+        drop(c);
         // Each phone of a server bought with a phone data volume has one of that type and size.
-        let data_volume = cph_store::servers::get_any(&mut c, &phone.server_id)
-            .await?
-            .and_then(|s| {
-                serde_json::from_str::<crate::servers::Volume>(&s.phone_data_volume).ok()
-            });
+        let data_volume = server.as_ref().and_then(|s| {
+            serde_json::from_str::<crate::servers::Volume>(&s.phone_data_volume).ok()
+        });
         let adb_endpoint = self.inner.agent.adb_endpoint(&phone.phone_id);
+        let ssh_endpoint = match &server {
+            Some(s) if !s.keypair_name.is_empty() => self
+                .ensure_gateway(&s.server_id, &s.project_id)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(server_id = %s.server_id, error = %e, "starting the ssh gateway failed");
+                    None
+                }),
+            _ => None,
+        };
         Ok(PhoneDetail {
             phone,
             data_volume,
             adb_endpoint,
+            ssh_endpoint,
         })
     }
 

@@ -5,12 +5,19 @@
 //! reported in its own item.
 
 use crate::commands::{check_bucket, check_object_path, is_package_name};
+use crate::engine::failed;
 use crate::jobs::kind;
+use crate::objects::done;
 use crate::servers::server_operable;
 use crate::validate::pagination;
 use crate::{BatchItem, Caller, Result, Service, ServiceError};
-use cph_store::ServerRow;
+use cph_adb::client::{AdbClient, quote};
+use cph_store::jobs::Outcome;
+use cph_store::{JobRow, ServerRow};
+use futures::StreamExt;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Most servers one share-files request may name.
 pub const MAX_SHARE_SERVERS: usize = 100;
@@ -71,16 +78,43 @@ pub fn is_share_file_path(p: &str) -> bool {
         && !p.contains("..")
 }
 
+/// Most paths one DeleteShareFiles request may name.
+pub const MAX_DELETE_PATHS: usize = 100;
+
+/// A path of shared storage's file trees: strictly below `/data` or `/cache` (what
+/// PushShareFiles writes; the trees themselves and the shared apps are not files to delete).
+pub fn is_share_tree_path(p: &str) -> bool {
+    let p = p.trim_end_matches('/');
+    ["/data/", "/cache/"].iter().any(|root| {
+        p.strip_prefix(root)
+            .is_some_and(|rest| rest.split('/').any(|c| !c.is_empty() && c != "."))
+    })
+}
+
 /// Checks `file_paths` of DeleteShareFiles (`CPS.0155`).
 pub fn check_file_paths(paths: Option<&[String]>) -> Result<Vec<String>> {
     let paths = paths
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ServiceError::cps_msg("CPS.0155", "The file_paths is empty."))?;
+    if paths.len() > MAX_DELETE_PATHS {
+        return Err(ServiceError::cps_msg(
+            "CPS.0155",
+            format!("The file_paths is invalid: at most {MAX_DELETE_PATHS} paths per request."),
+        ));
+    }
     if let Some(bad) = paths.iter().find(|p| !is_share_file_path(p)) {
         return Err(ServiceError::cps_msg(
             "CPS.0155",
             format!(
                 "The file_paths is invalid: {bad:?} must be an absolute path of at most 4096 bytes of letters, digits, . / - _ = and spaces, without '..'."
+            ),
+        ));
+    }
+    if let Some(bad) = paths.iter().find(|p| !is_share_tree_path(p)) {
+        return Err(ServiceError::cps_msg(
+            "CPS.0155",
+            format!(
+                "The file_paths is invalid: {bad:?} is not below /data or /cache, the trees of shared storage."
             ),
         ));
     }
@@ -322,6 +356,579 @@ impl Service {
     }
 }
 
+/// Where the phones of a server see its shared storage (read-only).
+pub const SHARE_MOUNT: &str = cph_runtime::hosting::SHARE_MOUNT;
+/// Largest tar PushShareFiles and PushShareApps accept (PushFile's limit).
+pub const MAX_SHARE_ARCHIVE: u64 = crate::objects::DATA_ARCHIVE_MAX_BYTES;
+/// Largest job message of ListShareFiles (a JSON document; entries beyond it are left out
+/// and `truncated` is set).
+pub const MAX_LIST_MSG: usize = 32 * 1024;
+/// Phones a shared app is installed on or removed from at the same time.
+const APP_PARALLELISM: usize = 8;
+/// Largest bookkeeping file of a shared app (the phones it was pre-installed on).
+const MAX_PREINSTALLED_FILE: u64 = 1 << 20;
+/// Most APK files of one shared app.
+const MAX_APP_APKS: usize = 50;
+
+/// The volume directory of a shared app.
+fn app_dir(package: &str) -> String {
+    format!("/apps/{package}")
+}
+
+/// The volume file listing the phones a shared app was pre-installed on, one id per line.
+fn preinstalled_file(package: &str) -> String {
+    format!("/apps/.preinstalled/{package}")
+}
+
+fn file_type(mode: u32) -> &'static str {
+    match mode & 0o170_000 {
+        0o040_000 => "directory",
+        0o120_000 => "link",
+        0o100_000 => "file",
+        _ => "other",
+    }
+}
+
+fn volume_failed(what: &str, e: impl std::fmt::Display) -> Outcome {
+    crate::objects::sub_job_failed(
+        &format!("the shared storage could not {what}."),
+        e.to_string(),
+    )
+}
+
+/// Runs `cmd` in the volume's shell; a non-zero exit is an error with the output.
+async fn volume_sh(
+    volume: &AdbClient,
+    what: &str,
+    cmd: &str,
+) -> std::result::Result<String, Outcome> {
+    let out = volume
+        .shell(cmd)
+        .await
+        .map_err(|e| volume_failed(what, e))?;
+    if out.exit_code != Some(0) {
+        let mut text = out.stdout_text();
+        text.push_str(&out.stderr_text());
+        return Err(volume_failed(what, text.trim_end()));
+    }
+    Ok(out.stdout_text())
+}
+
+/// Reads a small file of the volume (`None` if it does not exist).
+async fn read_small(
+    volume: &AdbClient,
+    path: &str,
+) -> std::result::Result<Option<String>, Outcome> {
+    match volume.stat(path).await {
+        Ok(None) => return Ok(None),
+        Ok(Some(st)) if st.size > MAX_PREINSTALLED_FILE => {
+            return Err(volume_failed("be read", format!("{path} is too large")));
+        }
+        Ok(Some(_)) => {}
+        Err(e) => return Err(volume_failed("be read", e)),
+    }
+    let mut buf = Vec::new();
+    volume
+        .pull(path, &mut buf)
+        .await
+        .map_err(|e| volume_failed("be read", e))?;
+    Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
+}
+
+/// Ids listed one per line.
+fn id_lines(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Per-phone failures as a job message (`phone: reason` lines), cut to the message limit.
+fn failures_msg(failures: &[(String, String)]) -> String {
+    failures
+        .iter()
+        .map(|(p, why)| format!("{p}: {why}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Service {
+    /// Runs one `server.share` job: the operation named by its payload on the server's shared
+    /// storage (and, for shared apps, on the server's phones).
+    pub(crate) async fn execute_share(&self, job: &JobRow, payload: &Value) -> Outcome {
+        let server_id = job.server_id.clone().unwrap_or_default();
+        let r = match payload["operation"].as_str().unwrap_or("") {
+            "push_share_files" => self.push_share_files_job(job, &server_id, payload).await,
+            "list_share_files" => self.list_share_files_job(&server_id, payload).await,
+            "delete_share_files" => self.delete_share_files_job(&server_id, payload).await,
+            "push_share_apps" => self.push_share_apps_job(job, &server_id, payload).await,
+            "delete_share_apps" => self.delete_share_apps_job(&server_id, payload).await,
+            other => Err(failed(
+                "CPS.0323",
+                &format!("This api is not supported: unknown shared-storage operation {other:?}."),
+            )),
+        };
+        match r {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
+    /// Spools and validates a tar of object storage for the shared storage.
+    async fn staged_share_archive(
+        &self,
+        job: &JobRow,
+        object: &Value,
+        opts: cph_archive::ApplyOptions,
+    ) -> std::result::Result<(Arc<crate::objects::Spooled>, cph_archive::StagedTar), Outcome> {
+        let owner = self.bucket_owner(&job.project_id).await?;
+        let spooled = self
+            .spool_object(&owner, object, opts.max_bytes, ".tar")
+            .await?;
+        let staged = cph_archive::StagedTar::validate(spooled.path(), opts)
+            .await
+            .map_err(|e| {
+                crate::objects::sub_job_failed(
+                    "the archive was refused; nothing was written.",
+                    e.to_string(),
+                )
+            })?;
+        Ok((spooled, staged))
+    }
+
+    async fn push_share_files_job(
+        &self,
+        job: &JobRow,
+        server_id: &str,
+        payload: &Value,
+    ) -> std::result::Result<Outcome, Outcome> {
+        let opts = cph_archive::ApplyOptions {
+            max_bytes: MAX_SHARE_ARCHIVE,
+            ..cph_archive::ApplyOptions::phone_data()
+        };
+        let (_spooled, staged) = self
+            .staged_share_archive(job, &payload["object"], opts)
+            .await?;
+        let volume = self.share_client(server_id).await?;
+        let r = staged
+            .apply(&volume)
+            .await
+            .map_err(|e| volume_failed("take the archive", e))?;
+        Ok(done(format!(
+            "unpacked {} files, {} directories, {} links, {} bytes into the shared storage (phones see it at {SHARE_MOUNT})",
+            r.files, r.dirs, r.links, r.bytes
+        )))
+    }
+
+    async fn list_share_files_job(
+        &self,
+        server_id: &str,
+        payload: &Value,
+    ) -> std::result::Result<Outcome, Outcome> {
+        let path = payload["path"].as_str().unwrap_or("/");
+        let offset = payload["offset"].as_u64().unwrap_or(0) as usize;
+        let limit = payload["limit"].as_u64().unwrap_or(100) as usize;
+        let volume = self.share_client(server_id).await?;
+        let invalid = |why: &str| {
+            failed(
+                "CPS.0199",
+                &format!("The path is invalid: {path} {why} in the shared storage."),
+            )
+        };
+        match volume.stat(path).await {
+            Ok(None) => return Err(invalid("does not exist")),
+            Ok(Some(st)) if st.mode & 0o170_000 != 0o040_000 => {
+                return Err(invalid("is not a directory"));
+            }
+            Ok(Some(_)) => {}
+            Err(e) => return Err(volume_failed("be listed", e)),
+        }
+        let mut entries = volume
+            .list(path)
+            .await
+            .map_err(|e| volume_failed("be listed", e))?;
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let total = entries.len();
+        let mut files: Vec<Value> = entries
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|e| {
+                json!({
+                    "name": e.name,
+                    "type": file_type(e.stat.mode),
+                    "size": e.stat.size,
+                    "mode": format!("{:04o}", e.stat.mode & 0o7777),
+                    "modified": e.stat.mtime,
+                })
+            })
+            .collect();
+        let mut truncated = false;
+        loop {
+            let msg = json!({
+                "path": path,
+                "total": total,
+                "offset": offset,
+                "files": files,
+                "truncated": truncated,
+            })
+            .to_string();
+            if msg.len() <= MAX_LIST_MSG || files.is_empty() {
+                return Ok(Outcome {
+                    status: cph_domain::JobStatus::Succeeded.code(),
+                    error_code: None,
+                    error_msg: None,
+                    execute_msg: Some(msg),
+                });
+            }
+            files.truncate(files.len() / 2);
+            truncated = true;
+        }
+    }
+
+    async fn delete_share_files_job(
+        &self,
+        server_id: &str,
+        payload: &Value,
+    ) -> std::result::Result<Outcome, Outcome> {
+        let paths: Vec<String> = payload["file_paths"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Checked again: a job is only as trustworthy as its payload.
+        if let Some(bad) = paths
+            .iter()
+            .find(|p| !is_share_file_path(p) || !is_share_tree_path(p))
+        {
+            return Err(failed(
+                "CPS.0155",
+                &format!("The file_paths is invalid: {bad:?}."),
+            ));
+        }
+        let volume = self.share_client(server_id).await?;
+        let mut present = Vec::new();
+        let mut absent = Vec::new();
+        for p in &paths {
+            match volume.lstat(p).await {
+                Ok(Some(_)) => present.push(p.clone()),
+                Ok(None) => absent.push(p.clone()),
+                Err(e) => return Err(volume_failed("be read", e)),
+            }
+        }
+        if !present.is_empty() {
+            let args: Vec<String> = present.iter().map(|p| quote(p)).collect();
+            volume_sh(
+                &volume,
+                "delete the files",
+                &format!("rm -rf -- {}", args.join(" ")),
+            )
+            .await?;
+        }
+        let mut msg = format!("deleted {} of {} paths", present.len(), paths.len());
+        if !absent.is_empty() {
+            msg.push_str(&format!("; not found: {}", absent.join(", ")));
+        }
+        Ok(done(msg))
+    }
+
+    /// The running phones of a server, and the others (which cannot take an app now).
+    async fn server_phones(
+        &self,
+        server_id: &str,
+    ) -> std::result::Result<(Vec<String>, Vec<String>), Outcome> {
+        let phones = {
+            let mut c = self
+                .store()
+                .read()
+                .await
+                .map_err(|e| failed("CPS.0003", &format!("Service internal error: {e}.")))?;
+            cph_store::phones::of_server(&mut c, server_id)
+                .await
+                .map_err(|e| failed("CPS.0003", &format!("Service internal error: {e}.")))?
+        };
+        let (running, other): (Vec<_>, Vec<_>) = phones
+            .into_iter()
+            .partition(|p| p.status == cph_domain::PhoneStatus::Running.code());
+        Ok((
+            running.into_iter().map(|p| p.phone_id).collect(),
+            other.into_iter().map(|p| p.phone_id).collect(),
+        ))
+    }
+
+    /// Writes the list of phones a shared app is pre-installed on (removes it when empty).
+    async fn write_preinstalled(
+        &self,
+        volume: &AdbClient,
+        package: &str,
+        phones: &BTreeSet<String>,
+    ) -> std::result::Result<(), Outcome> {
+        let file = preinstalled_file(package);
+        if phones.is_empty() {
+            volume_sh(volume, "be updated", &format!("rm -f -- {}", quote(&file))).await?;
+            return Ok(());
+        }
+        let text: String = phones.iter().map(|p| format!("{p}\n")).collect();
+        volume
+            .push(
+                text.as_bytes(),
+                &file,
+                0o100_644,
+                (self.now_ms() / 1000) as u32,
+            )
+            .await
+            .map_err(|e| volume_failed("be updated", e))?;
+        Ok(())
+    }
+
+    async fn push_share_apps_job(
+        &self,
+        job: &JobRow,
+        server_id: &str,
+        payload: &Value,
+    ) -> std::result::Result<Outcome, Outcome> {
+        let package = payload["package_name"].as_str().unwrap_or("");
+        if !is_package_name(package, MAX_PACKAGE_NAME) {
+            return Err(failed("CPS.0173", "Parameter: package_name is invalid."));
+        }
+        let pre_install = payload["pre_install_app"].as_i64() == Some(1);
+        let dir = app_dir(package);
+        let opts = cph_archive::ApplyOptions {
+            max_bytes: MAX_SHARE_ARCHIVE,
+            target_dir: Some(dir.clone()),
+            ..cph_archive::ApplyOptions::push_file()
+        };
+        let (_spooled, staged) = self
+            .staged_share_archive(job, &payload["object"], opts)
+            .await?;
+        let volume = self.share_client(server_id).await?;
+        // A new push of the app replaces its files.
+        volume_sh(
+            &volume,
+            "take the app",
+            &format!("rm -rf -- {}", quote(&dir)),
+        )
+        .await?;
+        let report = staged
+            .apply(&volume)
+            .await
+            .map_err(|e| volume_failed("take the app", e))?;
+        let listing = volume_sh(
+            &volume,
+            "be read",
+            &format!("cd {} && find . -type f -name '*.apk'", quote(&dir)),
+        )
+        .await?;
+        let mut apks: Vec<String> = listing
+            .lines()
+            .map(|l| l.trim().trim_start_matches("./").to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        apks.sort();
+        if apks.is_empty() || apks.len() > MAX_APP_APKS {
+            volume_sh(
+                &volume,
+                "take the app",
+                &format!("rm -rf -- {}", quote(&dir)),
+            )
+            .await?;
+            return Err(crate::objects::sub_job_failed(
+                "the app archive was refused.",
+                format!(
+                    "the archive holds {} .apk files; a shared app needs 1 to {MAX_APP_APKS}",
+                    apks.len()
+                ),
+            ));
+        }
+        let stored = format!(
+            "stored {package} ({} files, {} bytes) in the shared apps at {SHARE_MOUNT}{dir}",
+            report.files, report.bytes
+        );
+        if !pre_install {
+            return Ok(done(stored));
+        }
+        // `--pkg` makes the install fail unless the APKs are the named package.
+        let mut cmd = format!("pm install -r --pkg {}", quote(package));
+        for apk in &apks {
+            cmd.push(' ');
+            cmd.push_str(&quote(&format!("{SHARE_MOUNT}{dir}/{apk}")));
+        }
+        let (running, other) = self.server_phones(server_id).await?;
+        let installs: Vec<_> = running
+            .into_iter()
+            .map(|phone_id| self.install_shared_app(phone_id, cmd.clone()))
+            .collect();
+        let results: Vec<(String, std::result::Result<(), String>)> =
+            futures::stream::iter(installs)
+                .buffer_unordered(APP_PARALLELISM)
+                .collect()
+                .await;
+        let mut installed = read_small(&volume, &preinstalled_file(package))
+            .await?
+            .map(|t| id_lines(&t))
+            .unwrap_or_default();
+        let mut failures: Vec<(String, String)> = Vec::new();
+        let mut count = 0;
+        for (phone_id, r) in results {
+            match r {
+                Ok(()) => {
+                    count += 1;
+                    installed.insert(phone_id);
+                }
+                Err(why) => failures.push((phone_id, why)),
+            }
+        }
+        failures.extend(
+            other
+                .into_iter()
+                .map(|p| (p, "the phone is not running".to_string())),
+        );
+        failures.sort();
+        self.write_preinstalled(&volume, package, &installed)
+            .await?;
+        if failures.is_empty() {
+            Ok(done(format!("{stored}; pre-installed on {count} phones")))
+        } else {
+            Err(crate::objects::sub_job_failed(
+                &format!(
+                    "{package} was stored but not pre-installed on {} of {} phones.",
+                    failures.len(),
+                    failures.len() + count
+                ),
+                failures_msg(&failures),
+            ))
+        }
+    }
+
+    /// Runs the `pm install` command of a shared app on one phone.
+    async fn install_shared_app(
+        &self,
+        phone_id: String,
+        cmd: String,
+    ) -> (String, std::result::Result<(), String>) {
+        let r = async {
+            let client = self
+                .adb_client(&phone_id)
+                .await
+                .map_err(|o| o.error_msg.unwrap_or_default())?;
+            let out = client.shell(&cmd).await.map_err(|e| e.to_string())?;
+            let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+            if out.exit_code == Some(0) && text.contains("Success") {
+                Ok(())
+            } else {
+                Err(text.trim_end().to_string())
+            }
+        }
+        .await;
+        (phone_id, r)
+    }
+
+    /// Uninstalls a shared app from one phone (already gone counts as done).
+    async fn uninstall_shared_app(
+        &self,
+        phone_id: String,
+        package: &str,
+    ) -> (String, std::result::Result<(), String>) {
+        let r = async {
+            let client = self
+                .adb_client(&phone_id)
+                .await
+                .map_err(|o| o.error_msg.unwrap_or_default())?;
+            match client.uninstall(package, false).await {
+                Ok(_) => Ok(()),
+                Err(cph_adb::client::ClientError::Command(reply))
+                    if reply.contains("DELETE_FAILED_INTERNAL_ERROR")
+                        || reply.contains("Unknown package") =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        .await;
+        (phone_id, r)
+    }
+
+    async fn delete_share_apps_job(
+        &self,
+        server_id: &str,
+        payload: &Value,
+    ) -> std::result::Result<Outcome, Outcome> {
+        let package = payload["package_name"].as_str().unwrap_or("");
+        if !is_package_name(package, MAX_PACKAGE_NAME) {
+            return Err(failed("CPS.0173", "Parameter: package_name is invalid."));
+        }
+        let dir = app_dir(package);
+        let volume = self.share_client(server_id).await?;
+        let stored = volume
+            .lstat(&dir)
+            .await
+            .map_err(|e| volume_failed("be read", e))?
+            .is_some();
+        let installed = read_small(&volume, &preinstalled_file(package))
+            .await?
+            .map(|t| id_lines(&t))
+            .unwrap_or_default();
+        if !stored && installed.is_empty() {
+            return Err(failed(
+                "CPS.0173",
+                &format!(
+                    "Parameter: package_name is invalid: {package} is not a shared app of server {server_id}."
+                ),
+            ));
+        }
+        // Phones of the server now (a phone may have left it since the pre-install).
+        let (running, other) = self.server_phones(server_id).await?;
+        let present: BTreeSet<String> = running.iter().chain(other.iter()).cloned().collect();
+        let uninstalls: Vec<_> = installed
+            .iter()
+            .filter(|p| present.contains(*p))
+            .map(|phone_id| self.uninstall_shared_app(phone_id.clone(), package))
+            .collect();
+        let results: Vec<(String, std::result::Result<(), String>)> =
+            futures::stream::iter(uninstalls)
+                .buffer_unordered(APP_PARALLELISM)
+                .collect()
+                .await;
+        let mut remaining = BTreeSet::new();
+        let mut failures = Vec::new();
+        let mut removed = 0;
+        for (phone_id, r) in results {
+            match r {
+                Ok(()) => removed += 1,
+                Err(why) => {
+                    remaining.insert(phone_id.clone());
+                    failures.push((phone_id, why));
+                }
+            }
+        }
+        self.write_preinstalled(&volume, package, &remaining)
+            .await?;
+        if !failures.is_empty() {
+            failures.sort();
+            return Err(crate::objects::sub_job_failed(
+                &format!(
+                    "{package} could not be uninstalled from {} phones; its files stay in the shared apps.",
+                    failures.len()
+                ),
+                failures_msg(&failures),
+            ));
+        }
+        volume_sh(
+            &volume,
+            "remove the app",
+            &format!("rm -rf -- {}", quote(&dir)),
+        )
+        .await?;
+        Ok(done(format!(
+            "removed {package} from the shared apps; uninstalled from {removed} phones"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,6 +981,12 @@ mod tests {
             "/data/数据",
             "/data/a*",
             "",
+            "/data",
+            "/cache/",
+            "/data/./",
+            "/apps/com.example.app",
+            "/system/build.prop",
+            "/database/x",
         ] {
             assert_eq!(
                 code_of(check_file_paths(Some(&v(&["/data/ok", bad])))),
@@ -381,7 +994,12 @@ mod tests {
                 "{bad}"
             );
         }
-        let long = format!("/{}", "a".repeat(4095));
+        assert!(check_file_paths(Some(&v(&["/cache/x", "/data/a/"]))).is_ok());
+        let too_many: Vec<String> = (0..=MAX_DELETE_PATHS)
+            .map(|i| format!("/data/{i}"))
+            .collect();
+        assert_eq!(code_of(check_file_paths(Some(&too_many))), "CPS.0155");
+        let long = format!("/data/{}", "a".repeat(4090));
         assert!(check_file_paths(Some(std::slice::from_ref(&long))).is_ok());
         assert_eq!(
             code_of(check_file_paths(Some(&[format!("{long}a")]))),

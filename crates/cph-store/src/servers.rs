@@ -296,3 +296,22 @@ pub async fn lock_capacity(c: &mut AnyConnection, server_model_name: &str) -> Re
     let _ = server_model_name;
     Ok(())
 }
+
+/// Server ids and their projects, in id order after `after` (exclusive), at most `limit`: a
+/// walk over every server of every project.
+pub async fn ids_after(
+    c: &mut AnyConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT server_id, project_id FROM servers WHERE server_id > $1 ORDER BY server_id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit.max(1))
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("server_id")?, r.try_get("project_id")?)))
+        .collect()
+}

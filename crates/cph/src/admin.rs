@@ -62,6 +62,25 @@ pub enum AdminCommand {
         #[command(subcommand)]
         cmd: BandwidthCmd,
     },
+    /// The access audit trail: SSH logins, tunnels and refusals at servers' gateways, newest
+    /// first.
+    Audit {
+        /// Only events of this project.
+        #[arg(long)]
+        project_id: Option<String>,
+        /// Only events of this server.
+        #[arg(long)]
+        server_id: Option<String>,
+        /// Only refused events.
+        #[arg(long)]
+        refused: bool,
+        /// Only events of the last this many minutes.
+        #[arg(long)]
+        since_minutes: Option<i64>,
+        /// Most events shown (at most 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +294,42 @@ pub async fn run(a: AdminArgs) -> anyhow::Result<()> {
                 .admin_create_shared_bandwidth(&project_id, &name, size, charge_mode)
                 .await?;
             json!({"band_width_id": b.band_width_id, "band_width_name": b.name, "band_width_size": b.size, "band_width_share_type": b.share_type, "project_id": b.project_id})
+        }
+        AdminCommand::Audit {
+            project_id,
+            server_id,
+            refused,
+            since_minutes,
+            limit,
+        } => {
+            let since_ms = since_minutes
+                .map(|m| chrono::Utc::now().timestamp_millis() - m.max(0).saturating_mul(60_000));
+            let filter = cph_store::audit::AuditFilter {
+                project_id: project_id.as_deref(),
+                server_id: server_id.as_deref(),
+                since_ms,
+                accepted: refused.then_some(false),
+            };
+            let mut c = svc.store().read().await?;
+            let rows = cph_store::audit::list(&mut c, &filter, limit).await?;
+            drop(c);
+            let events: Vec<_> = rows
+                .into_iter()
+                .map(|r| {
+                    json!({
+                        "time": chrono::DateTime::from_timestamp_millis(r.at_ms).map(|t| t.to_rfc3339()),
+                        "kind": r.kind,
+                        "accepted": r.accepted,
+                        "project_id": r.project_id,
+                        "server_id": r.server_id,
+                        "peer": r.peer,
+                        "user": r.user_name,
+                        "key_fingerprint": r.key_fingerprint,
+                        "detail": r.detail,
+                    })
+                })
+                .collect();
+            json!({ "events": events })
         }
     };
     println!("{}", serde_json::to_string_pretty(&out)?);

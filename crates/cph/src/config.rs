@@ -1,5 +1,17 @@
 //! Configuration: a TOML file, `CPH_*` environment variables and command-line flags.
 //! Flags override the environment, which overrides the file, which overrides the defaults.
+//!
+//! External object storage (S3-compatible or Huawei OBS endpoints that `obs://bucket/key`
+//! resolves to besides the embedded store) is configured in the file as `[[objects.external]]`
+//! entries (see [`cph_objects::EndpointConfig`]: `endpoint`, `region`, `access_key`,
+//! `secret_key`, `virtual_hosted`, `buckets`, `default`, `domains`, `ca_file`,
+//! `connect_timeout_secs`, `read_timeout_secs`, `max_requests`). One default endpoint can also be given with
+//! `--objects-default-endpoint`/`CPH_OBJECTS_DEFAULT_ENDPOINT` and its companions
+//! (`_REGION`, `_ACCESS_KEY`, `_VIRTUAL_HOSTED`, `_DOMAINS`); its secret key is read from
+//! `CPH_OBJECTS_DEFAULT_SECRET_KEY` only, never from a flag, so it does not show in process
+//! listings. That endpoint replaces the file's default (a file entry keeps serving the buckets
+//! it names). An endpoint serves only the accounts (domain ids) listed in its `domains`, or
+//! every account with `"*"`; none by default.
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -29,6 +41,18 @@ pub struct FileConfig {
     pub phone_ports: Option<String>,
     pub sync_commands_per_minute: Option<u32>,
     pub s3_listen: Option<String>,
+    pub ssh_bind_ip: Option<String>,
+    pub ssh_ports: Option<String>,
+    pub objects: Option<ObjectsSection>,
+}
+
+/// The `[objects]` section of the file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectsSection {
+    /// External endpoints, `[[objects.external]]`.
+    #[serde(default)]
+    pub external: Vec<cph_objects::EndpointConfig>,
 }
 
 /// Flags (and their environment variables) shared by `serve` and `admin`.
@@ -101,6 +125,33 @@ pub struct ServeArgs {
     /// (port 0 picks a free port).
     #[arg(long, env = "CPH_S3_LISTEN")]
     pub s3_listen: Option<String>,
+    /// Address the servers' SSH gateways listen on (and that phones' `ssh` access info
+    /// shows). Default 127.0.0.1.
+    #[arg(long, env = "CPH_SSH_BIND_IP")]
+    pub ssh_bind_ip: Option<String>,
+    /// Ports for the servers' SSH gateways, one per server, `first-last`. Default 40000-40999.
+    #[arg(long, env = "CPH_SSH_PORTS")]
+    pub ssh_ports: Option<String>,
+    /// Default external object storage endpoint (S3-compatible or Huawei OBS), e.g.
+    /// https://obs.cn-north-4.myhuaweicloud.com: it serves the buckets that are neither
+    /// configured by name nor in the embedded store. Its secret key is read from
+    /// CPH_OBJECTS_DEFAULT_SECRET_KEY.
+    #[arg(long, env = "CPH_OBJECTS_DEFAULT_ENDPOINT")]
+    pub objects_default_endpoint: Option<String>,
+    /// Signature region of the default endpoint. Default us-east-1.
+    #[arg(long, env = "CPH_OBJECTS_DEFAULT_REGION")]
+    pub objects_default_region: Option<String>,
+    /// Access key of the default endpoint.
+    #[arg(long, env = "CPH_OBJECTS_DEFAULT_ACCESS_KEY")]
+    pub objects_default_access_key: Option<String>,
+    /// Virtual-hosted style requests to the default endpoint (Huawei OBS public endpoints need
+    /// it). Default false (path style).
+    #[arg(long, env = "CPH_OBJECTS_DEFAULT_VIRTUAL_HOSTED")]
+    pub objects_default_virtual_hosted: Option<bool>,
+    /// Accounts (domain ids, comma-separated, or *) that may use the default endpoint.
+    /// Default: none.
+    #[arg(long, env = "CPH_OBJECTS_DEFAULT_DOMAINS")]
+    pub objects_default_domains: Option<String>,
 }
 
 /// Everything resolved.
@@ -127,6 +178,10 @@ pub struct Resolved {
     pub phone_ports: std::ops::RangeInclusive<u16>,
     pub sync_commands_per_minute: u32,
     pub s3_listen: String,
+    pub ssh_bind_ip: std::net::IpAddr,
+    pub ssh_ports: std::ops::RangeInclusive<u16>,
+    /// External object storage endpoints (secret keys are redacted in `Debug`).
+    pub objects_external: Vec<cph_objects::EndpointConfig>,
 }
 
 pub fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -162,6 +217,11 @@ pub fn resolve_common(c: &CommonArgs) -> anyhow::Result<(PathBuf, String, FileCo
 
 pub fn resolve(a: &ServeArgs) -> anyhow::Result<Resolved> {
     let (data_dir, database_url, f) = resolve_common(&a.common)?;
+    let objects_external = objects_external(
+        a,
+        f.objects.clone().unwrap_or_default().external,
+        std::env::var("CPH_OBJECTS_DEFAULT_SECRET_KEY").ok(),
+    )?;
     Ok(Resolved {
         data_dir,
         database_url,
@@ -224,12 +284,88 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<Resolved> {
             .clone()
             .or(f.s3_listen)
             .unwrap_or_else(|| "127.0.0.1:9000".into()),
+        ssh_bind_ip: a
+            .ssh_bind_ip
+            .clone()
+            .or(f.ssh_bind_ip)
+            .unwrap_or_else(|| "127.0.0.1".into())
+            .parse()
+            .map_err(|_| anyhow::anyhow!("ssh_bind_ip must be an IP address"))?,
+        ssh_ports: parse_port_range(
+            &a.ssh_ports
+                .clone()
+                .or(f.ssh_ports)
+                .unwrap_or_else(|| "40000-40999".into()),
+        )?,
+        objects_external,
     })
+}
+
+/// The external endpoints: the file's, and the default endpoint of the flags (environment),
+/// which replaces the file's default.
+fn objects_external(
+    a: &ServeArgs,
+    mut file: Vec<cph_objects::EndpointConfig>,
+    secret_key: Option<String>,
+) -> anyhow::Result<Vec<cph_objects::EndpointConfig>> {
+    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    let Some(endpoint) = nonempty(&a.objects_default_endpoint) else {
+        let stray = [
+            ("REGION", nonempty(&a.objects_default_region).is_some()),
+            (
+                "ACCESS_KEY",
+                nonempty(&a.objects_default_access_key).is_some(),
+            ),
+            ("SECRET_KEY", nonempty(&secret_key).is_some()),
+            ("VIRTUAL_HOSTED", a.objects_default_virtual_hosted.is_some()),
+            ("DOMAINS", nonempty(&a.objects_default_domains).is_some()),
+        ];
+        if let Some((name, _)) = stray.iter().find(|(_, set)| *set) {
+            anyhow::bail!(
+                "CPH_OBJECTS_DEFAULT_{name} is set but CPH_OBJECTS_DEFAULT_ENDPOINT is not"
+            );
+        }
+        return Ok(file);
+    };
+    let access_key = nonempty(&a.objects_default_access_key).ok_or_else(|| {
+        anyhow::anyhow!("CPH_OBJECTS_DEFAULT_ENDPOINT needs CPH_OBJECTS_DEFAULT_ACCESS_KEY")
+    })?;
+    let secret_key = nonempty(&secret_key).ok_or_else(|| {
+        anyhow::anyhow!("CPH_OBJECTS_DEFAULT_ENDPOINT needs CPH_OBJECTS_DEFAULT_SECRET_KEY")
+    })?;
+    for e in &mut file {
+        e.default = false;
+    }
+    // A file entry that was only the default has nothing left to serve.
+    file.retain(|e| !e.buckets.is_empty());
+    file.push(cph_objects::EndpointConfig {
+        endpoint: endpoint.trim().to_string(),
+        region: nonempty(&a.objects_default_region),
+        access_key,
+        secret_key: cph_objects::Secret::new(secret_key),
+        virtual_hosted: a.objects_default_virtual_hosted.unwrap_or(false),
+        buckets: Vec::new(),
+        default: true,
+        domains: a
+            .objects_default_domains
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .collect(),
+        ca_file: None,
+        connect_timeout_secs: None,
+        read_timeout_secs: None,
+        max_requests: None,
+    });
+    Ok(file)
 }
 
 /// `first-last` (inclusive), first ≤ last, no port 0.
 fn parse_port_range(s: &str) -> anyhow::Result<std::ops::RangeInclusive<u16>> {
-    let bad = || anyhow::anyhow!("phone_ports must look like 20000-39999, got {s:?}");
+    let bad = || anyhow::anyhow!("a port range must look like 20000-39999, got {s:?}");
     let (a, b) = s.split_once('-').ok_or_else(bad)?;
     let (a, b): (u16, u16) = (
         a.trim().parse().map_err(|_| bad())?,
@@ -264,6 +400,61 @@ mod tests {
         assert_eq!(r.phone_boot_ms, 7);
         assert!(r.database_url.starts_with("sqlite://"));
         std::fs::write(&path, "nonsense = 1\n").unwrap();
+        assert!(resolve(&a).is_err());
+    }
+
+    #[test]
+    fn external_object_storage_from_the_file_and_the_environment() {
+        let dir = std::env::temp_dir().join(format!("cph-cfg-objects-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cph.toml");
+        std::fs::write(
+            &path,
+            r#"
+[[objects.external]]
+endpoint = "https://obs.cn-north-4.myhuaweicloud.com"
+region = "cn-north-4"
+access_key = "AK1"
+secret_key = "file-secret"
+virtual_hosted = true
+buckets = ["my-bucket"]
+default = true
+domains = ["*"]
+"#,
+        )
+        .unwrap();
+        let mut a = ServeArgs::default();
+        a.common.config = Some(path.clone());
+        let r = resolve(&a).unwrap();
+        assert_eq!(r.objects_external.len(), 1);
+        let e = &r.objects_external[0];
+        assert!(e.default && e.virtual_hosted && e.buckets == ["my-bucket"]);
+        assert_eq!(e.secret_key.expose(), "file-secret");
+        assert!(!format!("{r:?}").contains("file-secret"));
+
+        // The environment's default endpoint takes over the default role.
+        a.objects_default_endpoint = Some("http://10.0.0.5:9000".into());
+        a.objects_default_access_key = Some("AK2".into());
+        a.objects_default_domains = Some("d1, d2".into());
+        let all =
+            objects_external(&a, r.objects_external.clone(), Some("env-secret".into())).unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(!all[0].default && all[0].buckets == ["my-bucket"]);
+        assert!(all[1].default && all[1].buckets.is_empty());
+        assert_eq!(all[1].domains, ["d1", "d2"]);
+        assert_eq!(all[1].secret_key.expose(), "env-secret");
+        assert!(!all[1].virtual_hosted && all[1].region.is_none());
+        // A default endpoint without its secret, or settings without an endpoint, are refused.
+        assert!(objects_external(&a, Vec::new(), None).is_err());
+        a.objects_default_endpoint = None;
+        assert!(objects_external(&a, Vec::new(), None).is_err());
+        std::fs::write(
+            &path,
+            "[objects]\nexternal = [{ endpoint = \"http://h\", oops = 1 }]\n",
+        )
+        .unwrap();
+        a = ServeArgs::default();
+        a.common.config = Some(path);
         assert!(resolve(&a).is_err());
     }
 }

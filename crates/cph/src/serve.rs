@@ -203,7 +203,29 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         }),
     )
     .context("opening the object store")?;
-    service.attach_object_store(s3.store().clone(), r.data_dir.join("spool"));
+    // `obs://bucket/key` in API requests: the embedded store and the external endpoints.
+    let backends = cph_objects::Backends::new(Some(s3.store().clone()), &r.objects_external)
+        .context("configuring external object storage")?;
+    let external = backends.summaries();
+    for e in &external {
+        tracing::info!(
+            host = %e.host,
+            buckets = ?e.buckets,
+            default = e.default,
+            domains = %e.domains,
+            virtual_hosted = e.virtual_hosted,
+            "external object storage endpoint"
+        );
+    }
+    service.attach_object_store(backends, r.data_dir.join("spool"));
+    // Keyed access: an SSH gateway per server.
+    let mut gateways = cph_service::gateway::GatewaySettings::new(r.data_dir.join("ssh"));
+    gateways.bind_ip = r.ssh_bind_ip;
+    gateways.ports = r.ssh_ports.clone();
+    service
+        .attach_gateways(gateways)
+        .await
+        .context("starting the ssh gateways")?;
     let s3_listener = tokio::net::TcpListener::bind(&r.s3_listen)
         .await
         .with_context(|| format!("listening on {}", r.s3_listen))?;
@@ -244,6 +266,17 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     write_private(&path, &serde_json::to_vec_pretty(&file)?)?;
     println!("cph serving the API at {api_endpoint}");
     println!("  object storage (S3): {s3_endpoint}");
+    for e in &external {
+        let serves = match (e.default, e.buckets.is_empty()) {
+            (true, true) => "default".to_string(),
+            (true, false) => format!("{}, default", e.buckets.join(", ")),
+            (false, _) => e.buckets.join(", "),
+        };
+        println!(
+            "  external object storage: {} ({serves}; accounts: {})",
+            e.host, e.domains
+        );
+    }
     println!("  region:       {}", file.region);
     println!("  project_id:   {}", file.project_id);
     println!("  access_key:   {}", file.access_key);
@@ -255,6 +288,12 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         path.display()
     );
     println!("  store:        {}", redact(&r.database_url));
+    println!(
+        "  ssh gateways: {} ports {}-{} (user root, the server's key pair)",
+        r.ssh_bind_ip,
+        r.ssh_ports.start(),
+        r.ssh_ports.end()
+    );
 
     let app = cph_api::router(cph_api::AppState {
         service: service.clone(),
@@ -268,6 +307,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     if let Ok(Err(e)) = s3_task.await {
         tracing::warn!(error = %e, "object storage endpoint stopped with an error");
     }
+    service.stop_gateways();
     engine.shutdown().await;
     service.store().close().await;
     Ok(())

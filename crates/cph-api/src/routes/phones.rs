@@ -93,6 +93,11 @@ pub async fn show(
             .adb_endpoint
             .map(|addr| adb_access_info(&p.phone_ip, addr))
             .into_iter()
+            .chain(
+                detail
+                    .ssh_endpoint
+                    .map(|addr| ssh_access_info(&p.phone_ip, addr)),
+            )
             .collect(),
         property: p.properties.clone(),
         custom_property: Some(custom),
@@ -219,6 +224,16 @@ pub async fn import_traffic(
         )
         .await?;
     Ok(Json(convert::phone_jobs(&ctx.request_id, r)))
+}
+
+/// The `ssh` entry of a phone's access information: the SSH gateway of its server
+/// (`server_ip:access_port`), through which a tunnel reaches the phone's ADB daemon at
+/// `phone_ip:listen_port` (`ssh -N -L 5555:<phone_ip>:5555 -p <access_port> root@<server_ip>`).
+fn ssh_access_info(phone_ip: &str, addr: std::net::SocketAddr) -> w::PhoneAccessInfo {
+    w::PhoneAccessInfo {
+        r#type: "ssh".into(),
+        ..adb_access_info(phone_ip, addr)
+    }
 }
 
 /// The `adb` entry of a phone's access information: its ADB endpoint on its host. The phone

@@ -81,3 +81,48 @@ async fn audit_events_are_listed_newest_first_filtered_and_pruned() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn every_server_of_every_project_is_walked_in_id_order() {
+    both(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        for (p, id) in [
+            ("p", "s3"),
+            ("q", "s1"),
+            ("p", "s2"),
+            ("r", "s5"),
+            ("q", "s4"),
+        ] {
+            cph_store::servers::insert(&mut tx, &server(p, id, 1))
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let mut c = store.read().await.unwrap();
+        let mut seen = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = cph_store::servers::ids_after(&mut c, &after, 2)
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 2);
+            after = page.last().unwrap().0.clone();
+            seen.extend(page);
+        }
+        let want: Vec<(String, String)> = [
+            ("s1", "q"),
+            ("s2", "p"),
+            ("s3", "p"),
+            ("s4", "q"),
+            ("s5", "r"),
+        ]
+        .iter()
+        .map(|(s, p)| (s.to_string(), p.to_string()))
+        .collect();
+        assert_eq!(seen, want);
+    })
+    .await;
+}
