@@ -1199,3 +1199,28 @@ async fn clients_can_pin_the_persistent_host_key() {
         .count();
     assert_eq!(logins, 1);
 }
+
+#[cfg_attr(
+    not(has_openssh),
+    ignore = "OpenSSH client (ssh, ssh-keygen) not installed"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_aes_gcm_is_offered_and_clients_pick_it() {
+    let h = Harness::start(fast_limits()).await;
+    let (key, _) = h.allowed_key("id_ed25519", "kp-1").await;
+    // A client insisting on ChaCha20-Poly1305 finds no common cipher.
+    let out = h
+        .run_ssh(&key, &["-N", "-c", "chacha20-poly1305@openssh.com"])
+        .await;
+    assert!(!out.status.success());
+    h.policy
+        .event(
+            "no common cipher",
+            |e| matches!(e, AuditEvent::Refused { what, .. } if what == "no-common-algorithm"),
+        )
+        .await;
+    // The stock client's defaults settle on AES-GCM (and log in).
+    let out = h.run_ssh_command(&key, &["-v"], &["true"]).await;
+    let log = stderr(&out);
+    assert!(log.contains("cipher: aes128-gcm@openssh.com"), "{log}");
+}

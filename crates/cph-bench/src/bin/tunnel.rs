@@ -1,0 +1,1976 @@
+//! `tunnel`: benchmarks of keyed access through the SSH gateway (`cph-ssh`), each against a
+//! baseline measured in the same run on the same machine.
+//!
+//! What the service would run is this process (and, in the tunnels benchmark, a child process of
+//! it): virtual phones hosted as the host agent hosts them (each with its ADB endpoint on a
+//! loopback port) and one [`cph_ssh::Gateway`] on a loopback port, whose policy accepts one key made with `ssh-keygen` for user `root` and resolves
+//! `10.0.0.2:5555` (and `10.0.0.3:5555`, … when there are more phones) to the phones' endpoints,
+//! as the service's policy resolves a phone's private address. The clients are the stock ones:
+//! OpenSSH's `ssh -N -L` and the stock `adb` with its own server port, home directory and vendor
+//! key, so the user's adb server and keys are never touched.
+//!
+//! 1. **Push through the tunnel** (`--only push`): `adb push` of a random file (`--size`, 1 GiB
+//!    by default) to `/data/local/tmp/big.bin` on one phone, directly (`adb connect` to the
+//!    endpoint: the baseline) and through `ssh -L` with OpenSSH's default cipher and with
+//!    `-c aes128-gcm@openssh.com`, all three through one adb server, interleaved (the order
+//!    rotates every round), median of `--rounds`. The target (at least half the direct
+//!    throughput) applies to the default cipher, which is what a user gets; the cipher each
+//!    client negotiated is read from its own debug log. Every step starts after an untimed
+//!    `sync` and ends when `adb push` exits; the phone does not `fsync`. After each step the
+//!    phone's `sha256sum` of the file must match the source's. CPU per GiB is charged to this
+//!    process (the phone's endpoint, plus the gateway on the tunnel paths), the ssh client, the
+//!    adb client and the adb server; the gateway's share is this process's CPU on a tunnel path
+//!    less its CPU on the direct path.
+//! 2. **Concurrent tunnels** (`--only tunnels`): `--tunnels` (200) tunnels held open at once,
+//!    opened by ssh clients of `--tunnels-per-client` (50) connections each through one `-L`
+//!    forward (one TCP connection through a `-L` is one `direct-tcpip` channel: one tunnel), each
+//!    phone taking the connections of one client (a phone's endpoint admits 64). Each connection
+//!    carries a whole ADB handshake (CNXN, AUTH with an RSA signature, the device's CNXN, whose
+//!    banner must name the phone's model), made by one child process of this binary; all must
+//!    succeed and the gateway must count them all in `tunnels()`. Here the phones are hosted by
+//!    another child process of this binary, so this process holds the gateway and nothing else
+//!    that grows with the connections: its resident set (after settling) is read with no ssh
+//!    session, with the sessions up and no tunnel (the baseline), and with every tunnel open;
+//!    nothing is closed between the readings, so no freed memory is reused across them. The
+//!    phones' process is read too, for scale (what each ADB connection costs an endpoint).
+//!
+//! The machine's 1-minute load average is reported at the start and the end: other work shows in
+//! a figure and its baseline, not always equally. Output: progress on stderr, then a Markdown
+//! table and one JSON line on stdout. Children (adb server, ssh clients, the phones and the
+//! connections of the tunnels benchmark) are killed when the run ends or fails; the work directory is removed.
+//!
+//! Run: `cargo run --release -p cph-bench --bin tunnel -- --help`.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use cph_adb::AdbPrivateKey;
+use cph_adb::client::{AdbClient, ClientConfig};
+use cph_runtime::hosting::PhoneHosting;
+use cph_runtime::virtual_host::{Durations, VirtualHostAgent};
+use cph_runtime::{AgentCommand, CommandEnvelope, CommandResult, HostAgent, PhoneSpec};
+use cph_ssh::{
+    AuditEvent, Gateway, GatewayConfig, GatewayPolicy, HostKey, Limits, OfferedKey, PolicyFuture,
+    Principal,
+};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
+
+/// Where the pushed file goes on the phone.
+const PHONE_PATH: &str = "/data/local/tmp/big.bin";
+/// Phone model of every phone (a catalog entry, so the phones look real).
+const PHONE_MODEL: &str = "rx1.cp.c60.d10.e1v1";
+/// The user every login must name.
+const SSH_USER: &str = "root";
+/// The port a phone's ADB daemon listens on, as clients ask for it.
+const PHONE_ADB_PORT: u16 = 5555;
+/// The cipher measured besides OpenSSH's default.
+const AES_CIPHER: &str = "aes128-gcm@openssh.com";
+/// Longest a short command (`adb connect`, `rm`, `ssh-keygen`, …) may take.
+const SHORT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest an ssh client may take to log in and open its forwards.
+const SSH_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest the gateway may take to shut down.
+const GATEWAY_STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Time given to the process to settle before its resident set is read.
+const SETTLE: Duration = Duration::from_secs(1);
+/// ADB handshakes the connection holder makes at once.
+const HOLD_PARALLELISM: usize = 16;
+/// Most ssh clients of the tunnels benchmark (the gateway admits 64 connections per address).
+const MAX_SSH_CLIENTS: usize = 60;
+/// Longest first line a child mode may print.
+const MAX_CHILD_LINE: u64 = 4096;
+/// Bytes of an ssh client's log quoted in an error.
+const LOG_TAIL: usize = 2000;
+/// Disk left free beyond what the push benchmark writes.
+const DISK_SLACK: u64 = 512 << 20;
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+/// Which benchmark to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Only {
+    Push,
+    Tunnels,
+}
+
+/// The type of the client key made with `ssh-keygen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KeyType {
+    Ed25519,
+    /// RSA, 3072 bits.
+    Rsa,
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmarks of keyed access through the SSH gateway against same-run baselines")]
+struct Args {
+    #[command(subcommand)]
+    internal: Option<Internal>,
+    /// Run only this benchmark (default: both).
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+    /// Size of the pushed file (e.g. 1GiB, 64MiB).
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    size: u64,
+    /// Rounds of direct/tunnelled pushes; the median of each is reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=20))]
+    rounds: u64,
+    /// Concurrent tunnels of the tunnels benchmark.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=3000))]
+    tunnels: u64,
+    /// Tunnels per ssh client (the gateway allows 64 channels per session).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=60))]
+    tunnels_per_client: u64,
+    /// Type of the client key.
+    #[arg(long, value_enum, default_value = "ed25519")]
+    key_type: KeyType,
+    /// The stock adb client.
+    #[arg(long, default_value = "/usr/bin/adb")]
+    adb: PathBuf,
+    /// The stock OpenSSH client.
+    #[arg(long, default_value = "/usr/bin/ssh")]
+    ssh: PathBuf,
+    /// The stock ssh-keygen.
+    #[arg(long, default_value = "/usr/bin/ssh-keygen")]
+    ssh_keygen: PathBuf,
+    /// Longest one long step may take: one push, one hash, opening all tunnels.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    step_timeout_secs: u64,
+    /// Directory the work directory goes in (the disk under test); default: the system's
+    /// temporary directory.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// Modes this binary runs in as its own child process.
+#[derive(Subcommand, Debug)]
+enum Internal {
+    /// Opens ADB connections, prints `ready <n>` once all are up, and holds them until its
+    /// standard input closes (or `--max-secs` pass).
+    #[command(hide = true)]
+    Hold {
+        /// A PEM file with the ADB key.
+        #[arg(long)]
+        key: PathBuf,
+        /// `address=count`: connections to make to that address.
+        #[arg(long = "target", required = true)]
+        targets: Vec<String>,
+        /// Timeout of each connection's handshake, seconds.
+        #[arg(long, default_value_t = 30)]
+        handshake_secs: u64,
+        /// Longest the connections are held.
+        #[arg(long, default_value_t = 3600)]
+        max_secs: u64,
+    },
+    /// Hosts running phones, prints `endpoints <address> …`, and keeps them until its standard
+    /// input closes (or `--max-secs` pass).
+    #[command(hide = true)]
+    Phones {
+        /// A PEM file with the ADB key the phones accept.
+        #[arg(long)]
+        key: PathBuf,
+        /// Phones to host.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=120))]
+        count: u64,
+        /// The hosting directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Longest the phones are kept.
+        #[arg(long, default_value_t = 3600)]
+        max_secs: u64,
+    },
+}
+
+/// One line of the summary table.
+struct Row {
+    name: String,
+    figure: String,
+    baseline: String,
+    ratio: String,
+    target: String,
+    met: Option<bool>,
+}
+
+impl Row {
+    fn markdown(&self) -> String {
+        let met = match self.met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "–",
+        };
+        format!(
+            "| {} | {} | {} | {} | {} | {} |",
+            self.name, self.figure, self.baseline, self.ratio, self.target, met
+        )
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    match args.internal {
+        Some(Internal::Hold {
+            ref key,
+            ref targets,
+            handshake_secs,
+            max_secs,
+        }) => runtime.block_on(hold(
+            key,
+            targets,
+            Duration::from_secs(handshake_secs),
+            Duration::from_secs(max_secs),
+        )),
+        Some(Internal::Phones {
+            ref key,
+            count,
+            ref dir,
+            max_secs,
+        }) => runtime.block_on(host_phones(
+            key,
+            count as usize,
+            dir,
+            Duration::from_secs(max_secs),
+        )),
+        None => runtime.block_on(run(args)),
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    for (what, bin) in [
+        ("adb", &args.adb),
+        ("ssh", &args.ssh),
+        ("ssh-keygen", &args.ssh_keygen),
+    ] {
+        anyhow::ensure!(bin.is_file(), "no {what} at {}", bin.display());
+    }
+    let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    let wants = |b: Only| args.only.is_none_or(|o| o == b);
+    let mut json = serde_json::Map::new();
+    json.insert("bench".into(), "tunnel".into());
+    json.insert("loadavg_start".into(), loadavg().into());
+    eprintln!(
+        "[load] 1-minute load average at the start: {:.2}",
+        loadavg()
+    );
+    let mut rows = Vec::new();
+    // The memory benchmark runs first: its figures are differences of resident sizes, which heap
+    // freed by the transfers (and reused by the tunnels) would make look smaller.
+    if wants(Only::Tunnels) {
+        let (r, j) = bench_tunnels(&args, &base)
+            .await
+            .context("concurrent tunnels benchmark")?;
+        rows.extend(r);
+        json.insert("tunnels".into(), j);
+    }
+    if wants(Only::Push) {
+        let (r, j) = bench_push(&args, &base)
+            .await
+            .context("push through the tunnel benchmark")?;
+        rows.extend(r);
+        json.insert("push".into(), j);
+    }
+    json.insert("loadavg_end".into(), loadavg().into());
+    eprintln!(
+        "[load] 1-minute load average: {:.2} at the start, {:.2} at the end ({} cores)",
+        json["loadavg_start"].as_f64().unwrap_or_default(),
+        json["loadavg_end"].as_f64().unwrap_or_default(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!();
+    println!("| benchmark | figure | same-run baseline | ratio | target | met |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        println!("{}", r.markdown());
+    }
+    println!();
+    println!("{}", serde_json::Value::Object(json));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sizes, statistics, processes
+// ---------------------------------------------------------------------------------------------
+
+/// Parses `1073741824`, `64MiB`, `1GiB`, `512KiB`, `1G` (binary units; `B` optional).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 1GiB or 64MiB"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => MIB,
+        "g" | "gib" | "gb" => GIB,
+        other => return Err(format!("unknown size unit {other:?} in {s:?}")),
+    };
+    let v = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))?;
+    if v == 0 {
+        return Err("a size must be positive".into());
+    }
+    Ok(v)
+}
+
+/// `1 GiB` / `64 MiB` / `3.5 KiB`-style rendering.
+fn human(bytes: u64) -> String {
+    if bytes >= GIB && bytes.is_multiple_of(GIB) {
+        format!("{} GiB", bytes / GIB)
+    } else if bytes >= MIB {
+        format!("{:.0} MiB", bytes as f64 / MIB as f64)
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
+}
+
+fn mb(bytes: f64) -> f64 {
+    bytes / 1e6
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "n/a (baseline 0)".into()
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// The 1-minute load average (0 if unreadable).
+fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Bytes available to this user on the filesystem holding `dir`.
+fn free_bytes(dir: &Path) -> anyhow::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .with_context(|| format!("{} holds a NUL byte", dir.display()))?;
+    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("statvfs {}", dir.display()));
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// The value of a `Key:   1234 kB` line of `/proc/self/status`, in KiB.
+fn status_kib(key: &str) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    text.lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .with_context(|| format!("no {key} in /proc/self/status"))
+}
+
+/// This process's resident set after letting it settle, in KiB.
+async fn settled_rss_kib() -> anyhow::Result<u64> {
+    tokio::time::sleep(SETTLE).await;
+    status_kib("VmRSS")
+}
+
+/// CPU times of a process from `/proc/<pid>/stat`, in seconds.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuTimes {
+    /// utime + stime of the process itself.
+    own: f64,
+    /// cutime + cstime: children it has waited for.
+    children: f64,
+}
+
+/// Reads `/proc/<which>/stat` (`which` is `self` or a pid).
+fn cpu_times(which: &str) -> anyhow::Result<CpuTimes> {
+    let path = format!("/proc/{which}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // The command name (field 2) may hold spaces; fields after it start past the last ')'.
+    let rest = text
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .with_context(|| format!("malformed {path}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); utime, stime, cutime, cstime are fields 14 to 17.
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("malformed field {i} of {path}"))
+    };
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    Ok(CpuTimes {
+        own: (ticks(14)? + ticks(15)?) as f64 / hz,
+        children: (ticks(16)? + ticks(17)?) as f64 / hz,
+    })
+}
+
+/// Own CPU seconds of process `pid`, or 0 when there is none (it is not accounted then).
+fn own_cpu(pid: Option<&str>) -> f64 {
+    pid.and_then(|p| cpu_times(p).ok()).map_or(0.0, |c| c.own)
+}
+
+fn temp_dir(base: &Path, what: &str) -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("cph-bench-{what}-"))
+        .tempdir_in(base)
+        .with_context(|| format!("creating a temporary directory in {}", base.display()))
+}
+
+/// Writes `bytes` to a new file readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Runs `cmd` to a successful exit within `timeout`; returns its stdout.
+async fn run_tool(
+    mut cmd: tokio::process::Command,
+    what: &str,
+    timeout: Duration,
+) -> anyhow::Result<Vec<u8>> {
+    let out = tokio::time::timeout(
+        timeout,
+        cmd.stdin(Stdio::null()).kill_on_drop(true).output(),
+    )
+    .await
+    .with_context(|| format!("{what} timed out after {timeout:?}"))?
+    .with_context(|| format!("running {what}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(out.stdout)
+}
+
+/// `sync(1)`: flushes dirty pages so they are not written back during the next measurement.
+async fn sync_disk(timeout: Duration) -> anyhow::Result<()> {
+    run_tool(tokio::process::Command::new("sync"), "sync", timeout)
+        .await
+        .map(drop)
+}
+
+/// A free loopback port (free when this returns; the caller binds it soon after).
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")
+        .context("binding a loopback port")?
+        .local_addr()?
+        .port())
+}
+
+/// Writes `bytes` pseudo-random bytes (xorshift64*, incompressible for practical purposes) and
+/// returns their SHA-256.
+fn write_random(path: &Path, bytes: u64) -> anyhow::Result<[u8; 32]> {
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; MIB as usize];
+    let mut left = bytes;
+    while left > 0 {
+        for chunk in buf.chunks_exact_mut(8) {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            chunk.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n])?;
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    f.flush()?;
+    Ok(hasher.finalize().into())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phones
+// ---------------------------------------------------------------------------------------------
+
+/// Boot takes no simulated time: the benchmarks measure the gateway, not waits.
+fn instant_durations() -> Durations {
+    Durations {
+        boot: Duration::ZERO,
+        stop: Duration::ZERO,
+        reset: Duration::ZERO,
+    }
+}
+
+/// A phone of the catalog's [`PHONE_MODEL`].
+fn phone_spec(catalog: &cph_catalog::Catalog, phone_id: &str, slot: usize) -> PhoneSpec {
+    let model = catalog.phone_model(PHONE_MODEL);
+    let image = model.and_then(|m| {
+        catalog
+            .phone_images
+            .iter()
+            .find(|i| i.image_label == m.image_label)
+    });
+    PhoneSpec {
+        phone_id: phone_id.to_string(),
+        server_id: "bench-server".into(),
+        phone_model_name: PHONE_MODEL.into(),
+        image_id: image.map(|i| i.image_id.clone()).unwrap_or_default(),
+        imei: cph_service::servers::new_imei(),
+        phone_ip: cph_service::servers::phone_ip(slot as i64),
+        properties: BTreeMap::new(),
+        profile: cph_runtime::PhoneProfile {
+            product_name: "cloudphone".into(),
+            model: PHONE_MODEL.into(),
+            device: "cloudphone".into(),
+            brand: "cph".into(),
+            manufacturer: "cph".into(),
+            width: 720,
+            height: 1280,
+            density: model.and_then(|m| u32::try_from(m.dpi).ok()).unwrap_or(320),
+            android_version: image.map(|i| i.android_version.clone()).unwrap_or_default(),
+            sdk: image.map(|i| i.sdk).unwrap_or(0),
+            image_name: image.map(|i| i.image_name.clone()).unwrap_or_default(),
+            os_name: image.map(|i| i.os_name.clone()).unwrap_or_default(),
+            default_properties: BTreeMap::new(),
+        },
+        adb_keys: Vec::new(),
+    }
+}
+
+/// Creates `n` running phones; returns their endpoints. Fails unless every one is up.
+async fn create_phones(agent: &VirtualHostAgent, n: usize) -> anyhow::Result<Vec<SocketAddr>> {
+    let catalog = cph_catalog::Catalog::builtin();
+    let mut addrs = Vec::with_capacity(n);
+    for slot in 0..n {
+        let spec = phone_spec(&catalog, &cph_domain::ids::hex_id(), slot);
+        let id = spec.phone_id.clone();
+        let r = agent
+            .execute(CommandEnvelope {
+                command_id: format!("create-{id}"),
+                command: AgentCommand::CreatePhone { spec },
+            })
+            .await;
+        if let CommandResult::Failed { code, message } = r {
+            anyhow::bail!("creating phone {id} failed: {code} {message}");
+        }
+        addrs.push(
+            agent
+                .adb_endpoint(&id)
+                .with_context(|| format!("phone {id} runs without an ADB endpoint"))?,
+        );
+    }
+    Ok(addrs)
+}
+
+/// The private address the policy gives the `i`-th phone (`10.0.0.2`, `10.0.0.3`, …).
+fn phone_host(i: usize) -> String {
+    format!("10.0.{}.{}", (i + 2) / 256, (i + 2) % 256)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway and its policy
+// ---------------------------------------------------------------------------------------------
+
+/// What the gateway reported through [`GatewayPolicy::audit`].
+#[derive(Debug, Default)]
+struct AuditCounts {
+    logins_accepted: AtomicU64,
+    logins_refused: AtomicU64,
+    tunnels_opened: AtomicU64,
+    tunnels_refused: AtomicU64,
+    tunnels_closed: AtomicU64,
+    other_refused: AtomicU64,
+    /// Bytes the closed tunnels carried from the clients to the phones.
+    bytes_up: AtomicU64,
+    /// Bytes the closed tunnels carried from the phones to the clients.
+    bytes_down: AtomicU64,
+}
+
+impl AuditCounts {
+    fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "logins_accepted": Self::get(&self.logins_accepted),
+            "logins_refused": Self::get(&self.logins_refused),
+            "tunnels_opened": Self::get(&self.tunnels_opened),
+            "tunnels_refused": Self::get(&self.tunnels_refused),
+            "tunnels_closed": Self::get(&self.tunnels_closed),
+            "other_refused": Self::get(&self.other_refused),
+            "bytes_up": Self::get(&self.bytes_up),
+            "bytes_down": Self::get(&self.bytes_down),
+        })
+    }
+}
+
+/// Accepts one key for [`SSH_USER`]; resolves `<phone host>:5555` to that phone's endpoint.
+struct BenchPolicy {
+    /// `SHA256:…` of the only key accepted.
+    fingerprint: String,
+    /// Private address → endpoint.
+    phones: HashMap<String, SocketAddr>,
+    counts: Arc<AuditCounts>,
+}
+
+impl GatewayPolicy for BenchPolicy {
+    fn authorize<'a>(
+        &'a self,
+        _peer: SocketAddr,
+        user: &'a str,
+        key: &'a OfferedKey,
+    ) -> PolicyFuture<'a, Result<Principal, String>> {
+        Box::pin(async move {
+            if user != SSH_USER {
+                return Err("unknown user".into());
+            }
+            if key.fingerprint != self.fingerprint {
+                return Err("unknown key".into());
+            }
+            Ok(Principal {
+                user: user.into(),
+                key_fingerprint: key.fingerprint.clone(),
+                tag: "bench".into(),
+            })
+        })
+    }
+
+    fn resolve<'a>(
+        &'a self,
+        _who: &'a Principal,
+        host: &'a str,
+        port: u16,
+    ) -> PolicyFuture<'a, Result<SocketAddr, String>> {
+        Box::pin(async move {
+            if port != PHONE_ADB_PORT {
+                return Err("no such port".into());
+            }
+            self.phones
+                .get(host)
+                .copied()
+                .ok_or_else(|| "no such phone".into())
+        })
+    }
+
+    fn audit(&self, event: AuditEvent) {
+        let c = &self.counts;
+        let bump = |a: &AtomicU64| {
+            a.fetch_add(1, Ordering::Relaxed);
+        };
+        match event {
+            // OpenSSH's opening `none` request is refused by design: not a refused login.
+            AuditEvent::Login {
+                accepted, method, ..
+            } if accepted || method != "none" => bump(if accepted {
+                &c.logins_accepted
+            } else {
+                &c.logins_refused
+            }),
+            AuditEvent::Tunnel { accepted, .. } => bump(if accepted {
+                &c.tunnels_opened
+            } else {
+                &c.tunnels_refused
+            }),
+            AuditEvent::TunnelClosed {
+                bytes_up,
+                bytes_down,
+                ..
+            } => {
+                bump(&c.tunnels_closed);
+                c.bytes_up.fetch_add(bytes_up, Ordering::Relaxed);
+                c.bytes_down.fetch_add(bytes_down, Ordering::Relaxed);
+            }
+            AuditEvent::Refused { .. } => bump(&c.other_refused),
+            _ => {}
+        }
+    }
+}
+
+/// A gateway serving a loopback port; stopped (and awaited, bounded) by [`RunningGateway::stop`]
+/// or, less politely, when dropped.
+struct RunningGateway {
+    gateway: Gateway,
+    port: u16,
+    cancel: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), cph_ssh::SshError>>>,
+}
+
+impl RunningGateway {
+    async fn start(policy: BenchPolicy) -> anyhow::Result<RunningGateway> {
+        let gateway = Gateway::new(
+            GatewayConfig {
+                host_key: HostKey::generate(),
+                limits: Limits::default(),
+            },
+            Arc::new(policy),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the gateway's port")?;
+        let port = listener.local_addr()?.port();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn({
+            let gateway = gateway.clone();
+            let cancel = cancel.clone();
+            async move { gateway.serve(listener, cancel).await }
+        });
+        Ok(RunningGateway {
+            gateway,
+            port,
+            cancel,
+            task: Some(task),
+        })
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(GATEWAY_STOP_TIMEOUT, task)
+                .await
+                .context("the gateway did not stop in time")?
+                .context("the gateway's task failed")?
+                .context("the gateway failed")?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A client key made with the stock `ssh-keygen`, and its fingerprint.
+struct ClientKey {
+    path: PathBuf,
+    fingerprint: String,
+}
+
+impl ClientKey {
+    async fn generate(args: &Args, dir: &Path) -> anyhow::Result<ClientKey> {
+        let path = dir.join("id_bench");
+        let mut keygen = tokio::process::Command::new(&args.ssh_keygen);
+        keygen.args(["-q", "-N", "", "-C", "cph-bench"]);
+        match args.key_type {
+            KeyType::Ed25519 => keygen.args(["-t", "ed25519"]),
+            KeyType::Rsa => keygen.args(["-t", "rsa", "-b", "3072"]),
+        };
+        keygen.arg("-f").arg(&path);
+        run_tool(keygen, "ssh-keygen", SHORT_TIMEOUT).await?;
+        let mut show = tokio::process::Command::new(&args.ssh_keygen);
+        show.args(["-l", "-E", "sha256", "-f"])
+            .arg(path.with_extension("pub"));
+        let out = run_tool(show, "ssh-keygen -l", SHORT_TIMEOUT).await?;
+        let text = String::from_utf8_lossy(&out);
+        let fingerprint = parse_fingerprint(&text)
+            .with_context(|| format!("ssh-keygen -l printed {:?}", text.trim()))?;
+        Ok(ClientKey { path, fingerprint })
+    }
+}
+
+/// The `SHA256:…` field of an `ssh-keygen -l -E sha256` line.
+fn parse_fingerprint(line: &str) -> Option<String> {
+    line.split_whitespace()
+        .nth(1)
+        .filter(|f| f.starts_with("SHA256:") && f.len() > "SHA256:".len())
+        .map(str::to_string)
+}
+
+/// The cipher an `ssh -v` log says the client negotiated for its own traffic.
+fn negotiated_cipher(log: &str) -> Option<String> {
+    log.lines().find_map(|l| {
+        let rest = l.split_once("kex: client->server cipher: ")?.1;
+        rest.split_whitespace().next().map(str::to_string)
+    })
+}
+
+/// A stock `ssh -N` client with `-L` forwards to phones, killed when dropped.
+struct SshClient {
+    child: tokio::process::Child,
+    /// Local ports, one per forward, in the order asked.
+    locals: Vec<u16>,
+    log: PathBuf,
+}
+
+impl SshClient {
+    /// Starts `ssh -N` with one `-L 127.0.0.1:<free port>:<host>:5555` per host in `hosts`
+    /// and waits until the first forward accepts connections (ssh opens its forwards only
+    /// after logging in). `verbose` logs at debug level (which names the negotiated cipher).
+    async fn start(
+        args: &Args,
+        key: &ClientKey,
+        home: &Path,
+        gateway_port: u16,
+        cipher: Option<&str>,
+        hosts: &[String],
+        verbose: bool,
+    ) -> anyhow::Result<SshClient> {
+        anyhow::ensure!(!hosts.is_empty(), "an ssh client needs a forward");
+        let log = home.join(format!("ssh-{}.log", free_port()?));
+        let log_file =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let mut c = tokio::process::Command::new(&args.ssh);
+        c.env_clear()
+            .env("HOME", home)
+            .env("PATH", "/usr/bin:/bin")
+            .args(["-F", "/dev/null", "-N"])
+            .args(["-o", "StrictHostKeyChecking=no"])
+            .args(["-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "BatchMode=yes"])
+            .args(["-o", "IdentitiesOnly=yes"])
+            .args(["-o", "ExitOnForwardFailure=yes"])
+            .args([
+                "-o",
+                if verbose {
+                    "LogLevel=DEBUG1"
+                } else {
+                    "LogLevel=ERROR"
+                },
+            ])
+            .arg("-i")
+            .arg(&key.path)
+            .args(["-p", &gateway_port.to_string()]);
+        if let Some(cipher) = cipher {
+            c.args(["-c", cipher]);
+        }
+        let mut locals = Vec::with_capacity(hosts.len());
+        for h in hosts {
+            let p = free_port()?;
+            locals.push(p);
+            c.args(["-L", &format!("127.0.0.1:{p}:{h}:{PHONE_ADB_PORT}")]);
+        }
+        c.arg(format!("{SSH_USER}@127.0.0.1"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log_file))
+            .kill_on_drop(true);
+        let child = c.spawn().context("starting ssh")?;
+        let mut me = SshClient { child, locals, log };
+        let deadline = Instant::now() + SSH_READY_TIMEOUT;
+        loop {
+            if let Some(st) = me.child.try_wait()? {
+                anyhow::bail!(
+                    "ssh exited ({st}) before its forwards were up: {}",
+                    me.log_tail()
+                );
+            }
+            let probe = tokio::time::timeout(
+                Duration::from_secs(1),
+                tokio::net::TcpStream::connect(("127.0.0.1", me.locals[0])),
+            )
+            .await;
+            if let Ok(Ok(s)) = probe {
+                drop(s);
+                return Ok(me);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "ssh's forwards not up after {SSH_READY_TIMEOUT:?}: {}",
+                me.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn pid(&self) -> Option<String> {
+        self.child.id().map(|p| p.to_string())
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(LOG_TAIL);
+        let start = (start..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(text.len());
+        text[start..].trim().to_string()
+    }
+
+    /// The cipher the client negotiated (needs a verbose client).
+    fn cipher(&self) -> Option<String> {
+        negotiated_cipher(&std::fs::read_to_string(&self.log).ok()?)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(SHORT_TIMEOUT, self.child.wait()).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stock adb client
+// ---------------------------------------------------------------------------------------------
+
+/// The stock `adb` client with its own server port, home directory and vendor key, so it never
+/// touches the user's adb server or keys. Dropping it kills its server.
+struct StockAdb {
+    bin: PathBuf,
+    home: PathBuf,
+    port: u16,
+    key: PathBuf,
+    timeout: Duration,
+}
+
+impl StockAdb {
+    fn new(bin: &Path, home: PathBuf, key_pem: &str, timeout: Duration) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+        let key = home.join("vendor.adb_key");
+        write_private(&key, key_pem.as_bytes())?;
+        Ok(StockAdb {
+            bin: bin.to_path_buf(),
+            home,
+            port: free_port()?,
+            key,
+            timeout,
+        })
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(&self.bin);
+        c.args(args)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PATH", "/usr/bin:/bin")
+            .env("ANDROID_ADB_SERVER_PORT", self.port.to_string())
+            .env("ADB_VENDOR_KEYS", &self.key)
+            // No probing of emulator ports on this host.
+            .env("ADB_LOCAL_TRANSPORT_MAX_PORT", "5553");
+        c
+    }
+
+    /// Runs adb to a successful exit within its timeout. Returns stdout + stderr.
+    async fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = tokio::time::timeout(
+            self.timeout,
+            self.command(args)
+                .stdin(Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .with_context(|| format!("adb {args:?} timed out"))?
+        .with_context(|| format!("running adb {args:?}"))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        anyhow::ensure!(
+            out.status.success(),
+            "adb {args:?} failed ({}): {}",
+            out.status,
+            text.trim()
+        );
+        Ok(text)
+    }
+
+    /// Connects to `serial` and waits until adb reports it as `device`.
+    async fn connect(&self, serial: &str) -> anyhow::Result<()> {
+        self.run(&["start-server"]).await?;
+        let said = self.run(&["connect", serial]).await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let state = self
+                .run(&["-s", serial, "get-state"])
+                .await
+                .unwrap_or_default();
+            if state.trim() == "device" {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{serial} is not a device after 30 s (connect said {:?}, state {:?})",
+                said.trim(),
+                state.trim()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The pid of this client's server (`adb -L tcp:<port> fork-server server …`).
+    fn server_pid(&self) -> Option<String> {
+        let want = format!("tcp:{}", self.port);
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid = e.file_name().into_string().ok()?;
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let has = |w: &str| args.contains(&w.as_bytes());
+            (has("fork-server") && has(&want)).then_some(pid)
+        })
+    }
+}
+
+impl Drop for StockAdb {
+    fn drop(&mut self) {
+        let child = std::process::Command::new(&self.bin)
+            .arg("kill-server")
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("ANDROID_ADB_SERVER_PORT", self.port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if let Ok(mut child) = child {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Push through the tunnel
+// ---------------------------------------------------------------------------------------------
+
+/// Wall time and CPU of one timed push.
+#[derive(Debug, Clone, Copy, Default)]
+struct Step {
+    secs: f64,
+    /// CPU of this process: the phone's endpoint, and the gateway on a tunnel path.
+    this: f64,
+    /// CPU of the ssh client (0 on the direct path).
+    ssh: f64,
+    /// CPU of the adb client, once reaped.
+    adb_client: f64,
+    /// CPU of the adb server.
+    adb_server: f64,
+}
+
+impl Step {
+    fn cpu(&self) -> f64 {
+        self.this + self.ssh + self.adb_client + self.adb_server
+    }
+}
+
+/// One way to the phone: directly, or through one ssh client.
+struct Route {
+    /// Short name for the JSON line.
+    key: &'static str,
+    /// What the table calls it.
+    label: String,
+    serial: String,
+    ssh_pid: Option<String>,
+    steps: Vec<Step>,
+}
+
+impl Route {
+    fn median(&self, f: impl Fn(&Step) -> f64) -> f64 {
+        median(&self.steps.iter().map(f).collect::<Vec<_>>())
+    }
+}
+
+/// Times one `adb push` and charges the CPU spent meanwhile to each process.
+async fn timed_push(
+    adb: &StockAdb,
+    route: &Route,
+    server_pid: Option<&str>,
+    src: &str,
+) -> anyhow::Result<Step> {
+    let ssh_pid = route.ssh_pid.as_deref();
+    let (me0, ssh0, sv0) = (cpu_times("self")?, own_cpu(ssh_pid), own_cpu(server_pid));
+    let t = Instant::now();
+    adb.run(&["-s", &route.serial, "push", src, PHONE_PATH])
+        .await?;
+    let secs = t.elapsed().as_secs_f64();
+    let (me1, ssh1, sv1) = (cpu_times("self")?, own_cpu(ssh_pid), own_cpu(server_pid));
+    Ok(Step {
+        secs,
+        this: me1.own - me0.own,
+        ssh: ssh1 - ssh0,
+        adb_client: me1.children - me0.children,
+        adb_server: sv1 - sv0,
+    })
+}
+
+async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde_json::Value)> {
+    let step_timeout = Duration::from_secs(args.step_timeout_secs);
+    let free = free_bytes(base)?;
+    let need = 2 * args.size + DISK_SLACK;
+    anyhow::ensure!(
+        free >= need,
+        "{} needs {} free (the file and its copy on the phone), {} is",
+        base.display(),
+        human(need),
+        human(free)
+    );
+    let tmp = temp_dir(base, "tunnel-push")?;
+    let bytes = args.size;
+    let gib = bytes as f64 / GIB as f64;
+    let src = tmp.path().join("src.bin");
+    eprintln!("[push] writing {} of random data…", human(bytes));
+    let src_hash = {
+        let src = src.clone();
+        hex::encode(tokio::task::spawn_blocking(move || write_random(&src, bytes)).await??)
+    };
+    let src_arg = src.to_string_lossy().into_owned();
+
+    let adb_key = AdbPrivateKey::generate().context("generating the adb key")?;
+    let pem = adb_key.to_pem().context("encoding the adb key")?;
+    let hosting = PhoneHosting::new(tmp.path().join("host"), vec![adb_key.public_key()]);
+    let agent = VirtualHostAgent::hosted("bench-tunnel-push", instant_durations(), hosting);
+    let endpoint = create_phones(&agent, 1).await?[0];
+    let host = phone_host(0);
+    eprintln!("[push] phone {host}:{PHONE_ADB_PORT} listens on {endpoint}");
+
+    let ssh_key = ClientKey::generate(args, tmp.path()).await?;
+    let counts = Arc::new(AuditCounts::default());
+    let gateway = RunningGateway::start(BenchPolicy {
+        fingerprint: ssh_key.fingerprint.clone(),
+        phones: HashMap::from([(host.clone(), endpoint)]),
+        counts: counts.clone(),
+    })
+    .await?;
+    let ssh_home = tmp.path().join("ssh-home");
+    std::fs::create_dir_all(&ssh_home)?;
+    let hosts = [host];
+    let ssh_default = SshClient::start(args, &ssh_key, &ssh_home, gateway.port, None, &hosts, true)
+        .await
+        .context("ssh with the default cipher")?;
+    let ssh_aes = SshClient::start(
+        args,
+        &ssh_key,
+        &ssh_home,
+        gateway.port,
+        Some(AES_CIPHER),
+        &hosts,
+        true,
+    )
+    .await
+    .with_context(|| format!("ssh -c {AES_CIPHER}"))?;
+    let default_cipher = ssh_default
+        .cipher()
+        .unwrap_or_else(|| "unknown (not in ssh's log)".into());
+    let aes_cipher = ssh_aes
+        .cipher()
+        .unwrap_or_else(|| "unknown (not in ssh's log)".into());
+    eprintln!(
+        "[push] gateway on 127.0.0.1:{}; ssh clients negotiated {default_cipher} and {aes_cipher}",
+        gateway.port
+    );
+
+    let adb = StockAdb::new(&args.adb, tmp.path().join("adb-home"), &pem, step_timeout)?;
+    let direct = endpoint.to_string();
+    let mut routes = vec![
+        Route {
+            key: "direct",
+            label: "direct".into(),
+            serial: direct.clone(),
+            ssh_pid: None,
+            steps: Vec::new(),
+        },
+        Route {
+            key: "ssh_default",
+            label: format!("ssh -L, default cipher ({default_cipher})"),
+            serial: format!("127.0.0.1:{}", ssh_default.locals[0]),
+            ssh_pid: ssh_default.pid(),
+            steps: Vec::new(),
+        },
+        Route {
+            key: "ssh_aes128_gcm",
+            label: format!("ssh -L -c {AES_CIPHER}"),
+            serial: format!("127.0.0.1:{}", ssh_aes.locals[0]),
+            ssh_pid: ssh_aes.pid(),
+            steps: Vec::new(),
+        },
+    ];
+    for r in &routes {
+        adb.connect(&r.serial)
+            .await
+            .with_context(|| format!("adb connect {} ({})", r.serial, r.label))?;
+    }
+    let server_pid = adb.server_pid();
+    if server_pid.is_none() {
+        eprintln!("[push] adb server process not found: its CPU is not accounted");
+    }
+    let mut rounds_json = Vec::new();
+    for round in 0..args.rounds as usize {
+        let mut line = Vec::new();
+        for k in 0..routes.len() {
+            let i = (k + round) % routes.len();
+            adb.run(&["-s", &direct, "shell", "rm", "-f", PHONE_PATH])
+                .await?;
+            sync_disk(step_timeout).await?;
+            let step = timed_push(&adb, &routes[i], server_pid.as_deref(), &src_arg)
+                .await
+                .with_context(|| format!("push {}", routes[i].label))?;
+            // The phone's own hash of what it stored, outside the timing.
+            let said = adb
+                .run(&["-s", &direct, "shell", "sha256sum", PHONE_PATH])
+                .await?;
+            let got = said.split_whitespace().next().unwrap_or_default();
+            anyhow::ensure!(
+                got == src_hash,
+                "round {}: the file pushed {} hashes {got:?} on the phone, the source {src_hash}",
+                round + 1,
+                routes[i].label
+            );
+            eprintln!(
+                "[push] round {} {:<52} {:6.0} MB/s  CPU s/GiB: this process {:.2}, ssh {:.2}, adb client {:.2}, adb server {:.2} (sha256 matches)",
+                round + 1,
+                routes[i].label,
+                mb(bytes as f64) / step.secs,
+                step.this / gib,
+                step.ssh / gib,
+                step.adb_client / gib,
+                step.adb_server / gib
+            );
+            line.push(serde_json::json!({
+                "route": routes[i].key,
+                "secs": step.secs,
+                "mb_per_s": mb(bytes as f64) / step.secs,
+            }));
+            routes[i].steps.push(step);
+        }
+        rounds_json.push(serde_json::Value::Array(line));
+    }
+    let _ = adb
+        .run(&["-s", &direct, "shell", "rm", "-f", PHONE_PATH])
+        .await;
+    for r in &routes {
+        let _ = adb.run(&["disconnect", &r.serial]).await;
+    }
+    drop(adb);
+    // Every tunnel's byte count is audited before the gateway stops counting it.
+    let closed = wait_for(SHORT_TIMEOUT, || gateway.gateway.tunnels() == 0).await;
+    ssh_default.stop().await;
+    ssh_aes.stop().await;
+    gateway.stop().await?;
+    drop(agent);
+    anyhow::ensure!(closed, "tunnels still open after adb disconnected");
+    let audit = counts.json();
+    let carried = AuditCounts::get(&counts.bytes_up);
+    let pushed_through = 2 * args.rounds * bytes;
+    anyhow::ensure!(
+        carried >= pushed_through,
+        "the gateway reports {carried} bytes carried to the phone, the pushes sent {pushed_through}"
+    );
+
+    let mbps = |r: &Route| r.median(|s| mb(bytes as f64) / s.secs);
+    let per_gib = |r: &Route, f: fn(&Step) -> f64| r.median(|s| f(s) / gib);
+    let base_mbps = mbps(&routes[0]);
+    let base_cpu = per_gib(&routes[0], Step::cpu);
+    let base_this = per_gib(&routes[0], |s| s.this);
+    let mut rows = Vec::new();
+    let mut json_routes = serde_json::Map::new();
+    for (i, r) in routes.iter().enumerate() {
+        let v = mbps(r);
+        let cpu = per_gib(r, Step::cpu);
+        let this = per_gib(r, |s| s.this);
+        let (ssh, client, server) = (
+            per_gib(r, |s| s.ssh),
+            per_gib(r, |s| s.adb_client),
+            per_gib(r, |s| s.adb_server),
+        );
+        json_routes.insert(
+            r.key.into(),
+            serde_json::json!({
+                "label": r.label,
+                "median_mb_per_s": v,
+                "cpu_s_per_gib": {
+                    "total": cpu, "this_process": this, "ssh_client": ssh,
+                    "adb_client": client, "adb_server": server,
+                    "gateway_derived": (i > 0).then_some(this - base_this),
+                },
+            }),
+        );
+        if i > 0 {
+            let is_default = r.key == "ssh_default";
+            rows.push(Row {
+                name: format!(
+                    "adb push {} via {} (median of {})",
+                    human(bytes),
+                    r.label,
+                    args.rounds
+                ),
+                figure: format!("{v:.0} MB/s"),
+                baseline: format!("direct {base_mbps:.0} MB/s"),
+                ratio: ratio(v, base_mbps),
+                target: if is_default {
+                    "≥ 0.50 of direct".into()
+                } else {
+                    "– (the default cipher carries the target)".into()
+                },
+                met: is_default.then_some(v >= 0.5 * base_mbps),
+            });
+        }
+        let this_label = if i == 0 {
+            "this process (endpoint)"
+        } else {
+            "this process (endpoint + gateway)"
+        };
+        rows.push(Row {
+            name: format!("CPU per GiB, push {} (median)", r.label),
+            figure: format!(
+                "{cpu:.2} s ({this_label} {this:.2}, ssh client {ssh:.2}, adb client {client:.2}, adb server {server:.2})"
+            ),
+            baseline: if i == 0 {
+                "–".into()
+            } else {
+                format!("direct {base_cpu:.2} s")
+            },
+            ratio: if i == 0 {
+                "–".into()
+            } else {
+                ratio(cpu, base_cpu)
+            },
+            target: "–".into(),
+            met: None,
+        });
+        if i > 0 {
+            rows.push(Row {
+                name: format!(
+                    "gateway CPU per GiB via {} (this process, less direct)",
+                    r.label
+                ),
+                figure: format!("{:.2} s", this - base_this),
+                baseline: format!("endpoint alone {base_this:.2} s"),
+                ratio: ratio(this, base_this),
+                target: "–".into(),
+                met: None,
+            });
+        }
+    }
+    let json = serde_json::json!({
+        "size_bytes": bytes,
+        "rounds": args.rounds,
+        "key_type": format!("{:?}", args.key_type).to_lowercase(),
+        "default_cipher": default_cipher,
+        "aes_cipher": aes_cipher,
+        "routes": json_routes,
+        "per_round": rounds_json,
+        "tunnel_over_direct": {
+            "default": mbps(&routes[1]) / base_mbps,
+            "aes128_gcm": mbps(&routes[2]) / base_mbps,
+        },
+        "gateway_audit": audit,
+    });
+    Ok((rows, json))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Concurrent tunnels
+// ---------------------------------------------------------------------------------------------
+
+/// A child process of this binary that prints one line once it is ready, then holds what it
+/// made until its standard input closes. Killed when dropped.
+struct Resident {
+    child: tokio::process::Child,
+    stdin: Option<tokio::process::ChildStdin>,
+}
+
+impl Resident {
+    /// Starts this binary with `args` and waits (within `timeout`) for its first line, which
+    /// must start with `word`; returns the rest of that line.
+    async fn start(
+        args: &[std::ffi::OsString],
+        word: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<(Resident, String)> {
+        let exe = std::env::current_exe().context("locating this executable")?;
+        let mut child = tokio::process::Command::new(exe)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting `{word}`"))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().context("the child has no stdout")?;
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stdout.take(MAX_CHILD_LINE));
+        tokio::time::timeout(timeout, reader.read_line(&mut line))
+            .await
+            .with_context(|| format!("`{word}` did not report within {timeout:?}"))?
+            .with_context(|| format!("reading what `{word}` reported"))?;
+        let rest = line
+            .trim_end()
+            .strip_prefix(word)
+            .and_then(|r| r.strip_prefix(' '))
+            .with_context(|| format!("`{word}` said {:?}", line.trim_end()))?
+            .to_string();
+        Ok((Resident { child, stdin }, rest))
+    }
+
+    fn pid(&self) -> Option<String> {
+        self.child.id().map(|p| p.to_string())
+    }
+
+    /// Closes the child's input, so that it lets go of what it holds and exits.
+    async fn release(mut self) -> anyhow::Result<()> {
+        drop(self.stdin.take());
+        let st = tokio::time::timeout(SHORT_TIMEOUT, self.child.wait())
+            .await
+            .context("the child did not exit")??;
+        anyhow::ensure!(st.success(), "the child failed: {st}");
+        Ok(())
+    }
+}
+
+/// Waits until standard input closes (the parent released us or went away), at most `max`.
+async fn until_stdin_closes(max: Duration) {
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 64];
+    let _ = tokio::time::timeout(max, async {
+        while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+/// Prints the ready line of a child mode.
+fn report(line: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The `hold` mode: opens the connections, reports `ready <n>`, holds them until stdin closes.
+async fn hold(
+    key: &Path,
+    targets: &[String],
+    handshake: Duration,
+    max: Duration,
+) -> anyhow::Result<()> {
+    let pem = std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
+    let key = AdbPrivateKey::from_pem(&pem).context("the ADB key")?;
+    let mut plan = Vec::new();
+    for t in targets {
+        let (addr, n) = t
+            .rsplit_once('=')
+            .with_context(|| format!("{t:?} is not address=count"))?;
+        let addr: SocketAddr = addr.parse().with_context(|| format!("address {addr:?}"))?;
+        let n: usize = n.parse().with_context(|| format!("count {n:?}"))?;
+        anyhow::ensure!(n <= 10_000, "{n} connections to one address is too many");
+        plan.extend(std::iter::repeat_n(addr, n));
+    }
+    let config = ClientConfig {
+        connect_timeout: handshake,
+        auth_timeout: handshake,
+        io_timeout: handshake,
+        ..ClientConfig::default()
+    };
+    let results: Vec<anyhow::Result<AdbClient>> = futures::stream::iter(plan)
+        .map(|addr| {
+            let (key, config) = (&key, config.clone());
+            async move {
+                let c = tokio::time::timeout(handshake, AdbClient::connect(addr, key, config))
+                    .await
+                    .with_context(|| format!("ADB handshake with {addr} timed out"))?
+                    .with_context(|| format!("ADB handshake with {addr}"))?;
+                let model = c.identity().model;
+                anyhow::ensure!(
+                    c.state() == "device" && model == PHONE_MODEL,
+                    "{addr} answered as {:?} {model:?}",
+                    c.state()
+                );
+                Ok(c)
+            }
+        })
+        .buffer_unordered(HOLD_PARALLELISM)
+        .collect()
+        .await;
+    let clients = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    report(&format!("ready {}", clients.len()))?;
+    until_stdin_closes(max).await;
+    drop(clients);
+    Ok(())
+}
+
+/// The `phones` mode: hosts `count` running phones in `dir` that accept the ADB key in `key`,
+/// reports `endpoints <addr> …`, and keeps them until stdin closes.
+async fn host_phones(key: &Path, count: usize, dir: &Path, max: Duration) -> anyhow::Result<()> {
+    let pem = std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
+    let key = AdbPrivateKey::from_pem(&pem).context("the ADB key")?;
+    let hosting = PhoneHosting::new(dir.to_path_buf(), vec![key.public_key()]);
+    let agent = VirtualHostAgent::hosted("bench-tunnel-phones", instant_durations(), hosting);
+    let addrs = create_phones(&agent, count).await?;
+    let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    report(&format!("endpoints {}", list.join(" ")))?;
+    until_stdin_closes(max).await;
+    drop(agent);
+    Ok(())
+}
+
+/// How the `n` tunnels are spread: connections per ssh client.
+fn spread(n: usize, per_client: usize) -> Vec<usize> {
+    let per_client = per_client.max(1);
+    let mut v = vec![per_client; n / per_client];
+    if !n.is_multiple_of(per_client) {
+        v.push(n % per_client);
+    }
+    v
+}
+
+/// Waits until `ok()` holds, checking every 50 ms, for at most `timeout`.
+async fn wait_for(timeout: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if ok() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The resident set of process `pid` in KiB (0 when unreadable).
+fn rss_of_kib(pid: Option<&str>) -> u64 {
+    pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:")?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+        })
+        .unwrap_or(0)
+}
+
+async fn bench_tunnels(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde_json::Value)> {
+    let step_timeout = Duration::from_secs(args.step_timeout_secs);
+    let hold_max = (step_timeout * 4).as_secs().to_string();
+    let n = args.tunnels as usize;
+    let per_client = spread(n, args.tunnels_per_client as usize);
+    let clients = per_client.len();
+    anyhow::ensure!(
+        clients <= MAX_SSH_CLIENTS,
+        "{n} tunnels of {} per client need {clients} ssh clients; at most {MAX_SSH_CLIENTS} fit the gateway's per-address limit",
+        args.tunnels_per_client
+    );
+    let tmp = temp_dir(base, "tunnel-many")?;
+    let adb_key = AdbPrivateKey::generate().context("generating the adb key")?;
+    let key_file = tmp.path().join("bench.adb_key");
+    write_private(
+        &key_file,
+        adb_key.to_pem().context("encoding the adb key")?.as_bytes(),
+    )?;
+    // The phones live in a child process, so that this process's memory is the gateway's; one
+    // phone per ssh client takes its tunnels (a phone's endpoint admits 64 connections).
+    let (phones, listed) = Resident::start(
+        &[
+            "phones".into(),
+            "--key".into(),
+            key_file.clone().into(),
+            "--count".into(),
+            clients.to_string().into(),
+            "--dir".into(),
+            tmp.path().join("host").into(),
+            "--max-secs".into(),
+            hold_max.clone().into(),
+        ],
+        "endpoints",
+        step_timeout,
+    )
+    .await
+    .context("hosting the phones")?;
+    let endpoints = listed
+        .split_whitespace()
+        .map(|a| a.parse::<SocketAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("the phones reported {listed:?}"))?;
+    anyhow::ensure!(
+        endpoints.len() == clients,
+        "{} phones reported for {clients} asked",
+        endpoints.len()
+    );
+    let hosts: Vec<String> = (0..clients).map(phone_host).collect();
+
+    let ssh_key = ClientKey::generate(args, tmp.path()).await?;
+    let counts = Arc::new(AuditCounts::default());
+    let gateway = RunningGateway::start(BenchPolicy {
+        fingerprint: ssh_key.fingerprint.clone(),
+        phones: hosts
+            .iter()
+            .cloned()
+            .zip(endpoints.iter().copied())
+            .collect(),
+        counts: counts.clone(),
+    })
+    .await?;
+    let gw = gateway.gateway.clone();
+    let ssh_home = tmp.path().join("ssh-home");
+    std::fs::create_dir_all(&ssh_home)?;
+
+    let rss_idle = settled_rss_kib().await?;
+    let mut sshs = Vec::with_capacity(clients);
+    for h in &hosts {
+        sshs.push(
+            SshClient::start(
+                args,
+                &ssh_key,
+                &ssh_home,
+                gateway.port,
+                None,
+                std::slice::from_ref(h),
+                false,
+            )
+            .await?,
+        );
+    }
+    // The readiness probes opened (and closed) one tunnel each.
+    anyhow::ensure!(
+        wait_for(SHORT_TIMEOUT, || gw.tunnels() == 0
+            && gw.sessions() == clients)
+        .await,
+        "after starting {clients} ssh clients the gateway has {} sessions and {} tunnels",
+        gw.sessions(),
+        gw.tunnels()
+    );
+    let rss_sessions = settled_rss_kib().await?;
+    let phones_before = rss_of_kib(phones.pid().as_deref());
+    eprintln!(
+        "[tunnels] {clients} ssh sessions up; RSS {:.1} MB → {:.1} MB",
+        mb(rss_idle as f64 * 1024.0),
+        mb(rss_sessions as f64 * 1024.0)
+    );
+
+    let mut hold_args: Vec<std::ffi::OsString> = vec![
+        "hold".into(),
+        "--key".into(),
+        key_file.clone().into(),
+        "--max-secs".into(),
+        hold_max.into(),
+    ];
+    for (s, k) in sshs.iter().zip(&per_client) {
+        hold_args.push("--target".into());
+        hold_args.push(format!("127.0.0.1:{}={k}", s.locals[0]).into());
+    }
+    let t = Instant::now();
+    let (holder, said) = Resident::start(&hold_args, "ready", step_timeout)
+        .await
+        .context("ADB connections through the tunnels")?;
+    let open_secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        said == n.to_string(),
+        "{said} ADB connections up, {n} asked"
+    );
+    anyhow::ensure!(
+        wait_for(SHORT_TIMEOUT, || gw.tunnels() == n).await,
+        "{n} ADB connections through the tunnels are up, the gateway counts {} tunnels",
+        gw.tunnels()
+    );
+    let rss_tunnels = settled_rss_kib().await?;
+    let phones_after = rss_of_kib(phones.pid().as_deref());
+    let open_tunnels = gw.tunnels();
+    let open_sessions = gw.sessions();
+    let threads = status_kib("Threads").unwrap_or(0);
+    eprintln!(
+        "[tunnels] {n} ADB handshakes through {clients} ssh clients done in {open_secs:.1}s; gateway: {open_sessions} sessions, {open_tunnels} tunnels; RSS {:.1} MB; {threads} threads",
+        mb(rss_tunnels as f64 * 1024.0)
+    );
+    anyhow::ensure!(
+        open_tunnels == n && open_sessions == clients,
+        "after settling the gateway counts {open_tunnels} tunnels and {open_sessions} sessions"
+    );
+
+    holder.release().await.context("closing the tunnels")?;
+    let closed = wait_for(SHORT_TIMEOUT, || gw.tunnels() == 0).await;
+    for s in sshs {
+        s.stop().await;
+    }
+    gateway.stop().await?;
+    phones.release().await.context("stopping the phones")?;
+    anyhow::ensure!(closed, "tunnels still open after their clients left");
+    anyhow::ensure!(
+        AuditCounts::get(&counts.tunnels_refused) == 0,
+        "the gateway refused {} tunnels",
+        AuditCounts::get(&counts.tunnels_refused)
+    );
+
+    let delta = |a: u64, b: u64| b as f64 - a as f64;
+    let per_tunnel = delta(rss_sessions, rss_tunnels) / n as f64;
+    let per_session = delta(rss_idle, rss_sessions) / clients as f64;
+    let per_endpoint_conn = delta(phones_before, phones_after) / n as f64;
+    let plural = if clients == 1 { "" } else { "s" };
+    let layout = if per_client.windows(2).all(|w| w[0] == w[1]) {
+        format!(
+            "{clients} ssh client{plural} × {}",
+            per_client.first().copied().unwrap_or(0)
+        )
+    } else {
+        let each: Vec<String> = per_client.iter().map(ToString::to_string).collect();
+        format!("{clients} ssh client{plural}: {}", each.join(" + "))
+    };
+    let rows = vec![
+        Row {
+            name: format!("{n} concurrent tunnels ({layout} connections), each an ADB handshake"),
+            figure: format!("{n}/{n} up in {open_secs:.1} s; gateway tunnels() = {open_tunnels}"),
+            baseline: "–".into(),
+            ratio: "–".into(),
+            target: "all succeed".into(),
+            met: Some(open_tunnels == n),
+        },
+        Row {
+            name: format!("gateway RSS per open tunnel ({n} tunnels)"),
+            figure: format!(
+                "{per_tunnel:.1} KiB/tunnel (process {:.1} MB)",
+                mb(rss_tunnels as f64 * 1024.0)
+            ),
+            baseline: format!(
+                "before the tunnels {:.1} MB ({clients} sessions)",
+                mb(rss_sessions as f64 * 1024.0)
+            ),
+            ratio: ratio(rss_tunnels as f64, rss_sessions as f64),
+            target: "–".into(),
+            met: None,
+        },
+        Row {
+            name: format!("gateway RSS per ssh session ({clients} sessions, no tunnel)"),
+            figure: format!("{per_session:.1} KiB/session"),
+            baseline: format!("no session {:.1} MB", mb(rss_idle as f64 * 1024.0)),
+            ratio: ratio(rss_sessions as f64, rss_idle as f64),
+            target: "–".into(),
+            met: None,
+        },
+        Row {
+            name: format!("for scale: phones' process RSS per ADB connection ({clients} phones)"),
+            figure: format!("{per_endpoint_conn:.1} KiB/connection"),
+            baseline: format!(
+                "before the connections {:.1} MB",
+                mb(phones_before as f64 * 1024.0)
+            ),
+            ratio: ratio(phones_after as f64, phones_before as f64),
+            target: "–".into(),
+            met: None,
+        },
+    ];
+    let json = serde_json::json!({
+        "tunnels": n,
+        "ssh_clients": clients,
+        "per_client": per_client,
+        "payload": "ADB handshake (CNXN, AUTH signature, device CNXN) per connection",
+        "open_tunnels": open_tunnels,
+        "open_sessions": open_sessions,
+        "open_secs": open_secs,
+        "rss_kib": { "idle": rss_idle, "sessions": rss_sessions, "tunnels": rss_tunnels },
+        "gateway_kib_per_tunnel": per_tunnel,
+        "gateway_kib_per_session": per_session,
+        "phones_rss_kib": { "before": phones_before, "after": phones_after },
+        "phones_kib_per_connection": per_endpoint_conn,
+        "threads": threads,
+        "gateway_audit": counts.json(),
+    });
+    Ok((rows, json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn policy() -> BenchPolicy {
+        BenchPolicy {
+            fingerprint: "SHA256:abc".into(),
+            phones: HashMap::from([(phone_host(0), "127.0.0.1:20001".parse().unwrap())]),
+            counts: Arc::new(AuditCounts::default()),
+        }
+    }
+
+    fn offered(fingerprint: &str) -> OfferedKey {
+        OfferedKey {
+            algorithm: "ssh-ed25519".into(),
+            blob: Vec::new(),
+            fingerprint: fingerprint.into(),
+        }
+    }
+
+    #[test]
+    fn sizes_parse_in_binary_units() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0MiB").is_err());
+        assert!(parse_size("1PiB").is_err());
+        assert!(parse_size("GiB").is_err());
+        assert!(parse_size("99999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn median_of_even_and_odd_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn tunnels_are_spread_over_clients_of_at_most_the_asked_size() {
+        assert_eq!(spread(200, 50), vec![50, 50, 50, 50]);
+        assert_eq!(spread(120, 50), vec![50, 50, 20]);
+        assert_eq!(spread(7, 60), vec![7]);
+        assert_eq!(spread(3, 0), vec![1, 1, 1]);
+    }
+
+    #[test]
+    fn phones_get_consecutive_private_addresses() {
+        assert_eq!(phone_host(0), "10.0.0.2");
+        assert_eq!(phone_host(1), "10.0.0.3");
+        assert_eq!(phone_host(254), "10.0.1.0");
+    }
+
+    #[test]
+    fn fingerprints_and_ciphers_are_read_from_openssh_output() {
+        assert_eq!(
+            parse_fingerprint("256 SHA256:q3n0ZtR8b4Wr1s cph-bench (ED25519)\n").as_deref(),
+            Some("SHA256:q3n0ZtR8b4Wr1s")
+        );
+        assert_eq!(parse_fingerprint("256 MD5:aa:bb x (ED25519)"), None);
+        assert_eq!(parse_fingerprint(""), None);
+        let log = "debug1: kex: algorithm: curve25519-sha256\n\
+                   debug1: kex: server->client cipher: aes128-gcm@openssh.com MAC: <implicit> compression: none\n\
+                   debug1: kex: client->server cipher: chacha20-poly1305@openssh.com MAC: <implicit> compression: none\n";
+        assert_eq!(
+            negotiated_cipher(log).as_deref(),
+            Some("chacha20-poly1305@openssh.com")
+        );
+        assert_eq!(negotiated_cipher("debug1: Authenticated\n"), None);
+    }
+
+    #[tokio::test]
+    async fn policy_admits_only_root_with_the_key() {
+        let p = policy();
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let ok = p.authorize(peer, "root", &offered("SHA256:abc")).await;
+        assert_eq!(ok.map(|pr| pr.user).as_deref(), Ok("root"));
+        assert!(
+            p.authorize(peer, "admin", &offered("SHA256:abc"))
+                .await
+                .is_err()
+        );
+        assert!(
+            p.authorize(peer, "root", &offered("SHA256:abd"))
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn policy_resolves_only_known_phones_on_the_adb_port() {
+        let p = policy();
+        let who = Principal {
+            user: "root".into(),
+            key_fingerprint: "SHA256:abc".into(),
+            tag: "bench".into(),
+        };
+        assert_eq!(
+            p.resolve(&who, "10.0.0.2", 5555).await,
+            Ok("127.0.0.1:20001".parse().unwrap())
+        );
+        assert!(p.resolve(&who, "10.0.0.2", 22).await.is_err());
+        assert!(p.resolve(&who, "10.0.0.3", 5555).await.is_err());
+        assert!(p.resolve(&who, "localhost", 5555).await.is_err());
+    }
+
+    #[test]
+    fn audit_events_are_counted() {
+        let p = policy();
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let principal = Principal {
+            user: "root".into(),
+            key_fingerprint: "SHA256:abc".into(),
+            tag: "bench".into(),
+        };
+        p.audit(AuditEvent::Tunnel {
+            peer,
+            principal: principal.clone(),
+            host: "10.0.0.9".into(),
+            port: 5555,
+            accepted: false,
+            reason: Some("no such phone".into()),
+        });
+        p.audit(AuditEvent::TunnelClosed {
+            peer,
+            principal,
+            host: "10.0.0.2".into(),
+            port: 5555,
+            bytes_up: 10,
+            bytes_down: 3,
+        });
+        for method in ["none", "publickey"] {
+            p.audit(AuditEvent::Login {
+                peer,
+                user: "root".into(),
+                key_fingerprint: None,
+                method: method.into(),
+                accepted: false,
+                reason: Some("refused".into()),
+            });
+        }
+        let c = &p.counts;
+        assert_eq!(AuditCounts::get(&c.logins_refused), 1);
+        assert_eq!(AuditCounts::get(&c.tunnels_refused), 1);
+        assert_eq!(AuditCounts::get(&c.tunnels_closed), 1);
+        assert_eq!(AuditCounts::get(&c.bytes_up), 10);
+        assert_eq!(AuditCounts::get(&c.bytes_down), 3);
+    }
+
+    #[test]
+    fn random_file_hash_matches_a_reread() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.bin");
+        let h = write_random(&p, (1 << 20) + 13).unwrap();
+        let mut f = std::fs::File::open(&p).unwrap();
+        let mut all = Vec::new();
+        f.read_to_end(&mut all).unwrap();
+        assert_eq!(all.len(), (1 << 20) + 13);
+        assert_eq!(<[u8; 32]>::from(Sha256::digest(&all)), h);
+    }
+}
