@@ -1,18 +1,37 @@
 //! The HTTP surface: the `s3s` service behind a small request pre-processing layer, and the
 //! listener loop.
+//!
+//! The listener loop bounds what clients can hold: at most [`ServeLimits::max_connections`]
+//! connections are served at once (each holds a semaphore slot from accept until it ends), a
+//! request head must arrive within [`ServeLimits::header_timeout`], and a connection that waits
+//! on its client without a byte moving either way for [`ServeLimits::idle_timeout`] is closed
+//! (a slow or stalled header, upload body or download reader, or an idle keep-alive
+//! connection). Time a handler spends working before it answers (not waiting for request body
+//! bytes) is not charged to the client.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use s3s::service::S3ServiceBuilder;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 use crate::backend::{Access, Auth, Backend};
 use crate::{Credentials, ObjError, ObjectStore, S3Config};
@@ -107,24 +126,341 @@ pub fn router(config: S3Config, credentials: Arc<dyn Credentials>) -> Result<Rou
     Ok(S3Server::new(&config, credentials)?.router())
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then lets requests in flight
-/// finish for at most [`SHUTDOWN_GRACE`].
+/// Limits on the clients of [`serve_with`].
+///
+/// Every wait on a client is bounded: the request head must arrive within `header_timeout`,
+/// and a connection on which neither direction moves a byte for `idle_timeout` while the
+/// server waits on the client (between keep-alive requests, mid-body of an upload, or while a
+/// download waits for the client to read) is closed, between `idle_timeout` and twice that
+/// after its last byte. Time a handler spends working before it answers (not waiting for
+/// request body bytes) does not count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// Longest time from the start of a request head to its end.
+    pub header_timeout: Duration,
+    /// Longest time without progress while the connection waits on the client.
+    pub idle_timeout: Duration,
+    /// Most connections served at once; further clients wait in the listener's backlog until
+    /// a connection closes (at least 1).
+    pub max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    /// 30 s for a request head, 60 s without progress, 1024 connections.
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Pause after a failed `accept` (for example EMFILE) before trying again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Serves `router` on `listener` with [`ServeLimits::default`] until `shutdown` is cancelled,
+/// then lets requests in flight finish for at most [`SHUTDOWN_GRACE`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let graceful = shutdown.clone();
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { graceful.cancelled().await });
-    tokio::select! {
-        result = server => result,
-        () = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => {
-            tracing::warn!("S3 endpoint stopped with requests still in flight");
-            Ok(())
+    serve_with(listener, router, shutdown, ServeLimits::default()).await
+}
+
+/// Serves `router` on `listener` (HTTP/1.1 with keep-alive) within `limits` until `shutdown`
+/// is cancelled.
+///
+/// A connection is accepted only once one of `limits.max_connections` slots is free, so
+/// excess clients wait in the kernel's backlog (and are refused by the kernel when it is
+/// full) rather than holding a task and buffers here. Accept errors are logged and retried.
+/// On shutdown the listener is closed, idle connections are closed, and requests in flight
+/// may finish for at most [`SHUTDOWN_GRACE`]; then the remaining connections are dropped (as
+/// they are when this future is dropped).
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    limits: ServeLimits,
+) -> std::io::Result<()> {
+    let slots = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
+    let semaphore = Arc::new(Semaphore::new(slots as usize));
+    // Dropping this future (or returning) drops every connection still open.
+    let abort = CancellationToken::new();
+    let _abort_on_exit = abort.clone().drop_guard();
+    loop {
+        let permit = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            permit = semaphore.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                // The semaphore is never closed.
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "S3 endpoint cannot accept a connection");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(ACCEPT_RETRY) => continue,
+                    }
+                }
+            },
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+        }
+        tokio::spawn(serve_connection(
+            stream,
+            peer,
+            router.clone(),
+            limits,
+            shutdown.clone(),
+            abort.clone(),
+            permit,
+        ));
+    }
+    drop(listener);
+    // Every connection holds a slot until it ends: all slots free means all connections done.
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, semaphore.acquire_many(slots)).await;
+    if drained.is_err() {
+        tracing::warn!("S3 endpoint stopped with requests still in flight");
+    }
+    Ok(())
+}
+
+/// Serves one connection until it ends, `abort` is cancelled, or (once `shutdown` is
+/// cancelled) its request in flight is answered. `_slot` is released when it returns.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    limits: ServeLimits,
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+    _slot: OwnedSemaphorePermit,
+) {
+    let waits = Arc::new(ClientWaits::default());
+    let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout, waits.clone()));
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let router = router.clone();
+        let waits = waits.clone();
+        async move {
+            let _handling = Handling::start(&waits);
+            let req = req.map(|body| Body::new(WatchedBody { inner: body, waits }));
+            router.oneshot(req).await
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            tokio::select! {
+                result = conn.as_mut() => result,
+                () = abort.cancelled() => return,
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "S3 connection ended");
+    }
+}
+
+/// What a connection waits on, shared between its IO and its request handling.
+///
+/// The idle clock of [`IdleTimeout`] runs while the connection waits on the client: when no
+/// request is being handled, or when the handler waits for request body bytes.
+#[derive(Debug, Default)]
+struct ClientWaits {
+    /// Requests being handled (at most one on HTTP/1.1).
+    handling: AtomicUsize,
+    /// Whether the handler waits for request body bytes from the client.
+    body_pending: AtomicBool,
+}
+
+impl ClientWaits {
+    fn on_client(&self) -> bool {
+        self.handling.load(Ordering::Acquire) == 0 || self.body_pending.load(Ordering::Acquire)
+    }
+}
+
+/// Marks a request as being handled while it lives.
+struct Handling(Arc<ClientWaits>);
+
+impl Handling {
+    fn start(waits: &Arc<ClientWaits>) -> Self {
+        waits.handling.fetch_add(1, Ordering::AcqRel);
+        Self(waits.clone())
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0.handling.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A request body that records in [`ClientWaits`] whether its reader waits on the client.
+struct WatchedBody {
+    inner: Incoming,
+    waits: Arc<ClientWaits>,
+}
+
+impl HttpBody for WatchedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        self.waits
+            .body_pending
+            .store(polled.is_pending(), Ordering::Release);
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for WatchedBody {
+    fn drop(&mut self) {
+        self.waits.body_pending.store(false, Ordering::Release);
+    }
+}
+
+/// A stream that fails with [`std::io::ErrorKind::TimedOut`] once neither direction made
+/// progress for `timeout` while the connection waits on the client (see [`ClientWaits`]).
+///
+/// Invariant: `deadline` is the last progress plus `timeout`, and `sleep` never fires before
+/// it. While the server is busy the deadline keeps moving forward, so a client stall is
+/// detected between `timeout` and twice that after its last byte.
+struct IdleTimeout<S> {
+    inner: S,
+    timeout: Duration,
+    deadline: Instant,
+    sleep: Pin<Box<Sleep>>,
+    waits: Arc<ClientWaits>,
+}
+
+impl<S> IdleTimeout<S> {
+    fn new(inner: S, timeout: Duration, waits: Arc<ClientWaits>) -> Self {
+        let deadline = Instant::now() + timeout;
+        Self {
+            inner,
+            timeout,
+            deadline,
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            waits,
+        }
+    }
+
+    fn progressed(&mut self) {
+        self.deadline = Instant::now() + self.timeout;
+    }
+
+    /// Called when the inner stream is not ready: an error once the deadline passed while
+    /// waiting on the client, otherwise `Pending` with a wake-up at the deadline.
+    fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        loop {
+            if self.sleep.deadline() != self.deadline {
+                let deadline = self.deadline;
+                self.sleep.as_mut().reset(deadline);
+            }
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if self.waits.on_client() {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no progress from the client",
+                )));
+            }
+            self.progressed();
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                self.progressed();
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.stalled(cx),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Ready(result) => {
+                self.progressed();
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.stalled(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(result) => {
+                self.progressed();
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.stalled(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Ready(result) => Poll::Ready(result),
+            Poll::Pending => self.stalled(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_shutdown(cx) {
+            Poll::Ready(result) => Poll::Ready(result),
+            Poll::Pending => self.stalled(cx),
         }
     }
 }
@@ -244,6 +580,38 @@ fn error_response(method: &Method, status: StatusCode, code: &str, message: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn idle_clock_runs_only_while_waiting_on_the_client() {
+        use tokio::io::AsyncReadExt;
+        let (_client, server) = tokio::io::duplex(64);
+        let waits = Arc::new(ClientWaits::default());
+        let mut io = IdleTimeout::new(server, Duration::from_millis(100), waits.clone());
+        let mut buf = [0u8; 8];
+
+        // The server is producing a response: a silent client is not charged.
+        let handling = Handling::start(&waits);
+        let busy = tokio::time::timeout(Duration::from_millis(500), io.read(&mut buf)).await;
+        assert!(
+            busy.is_err(),
+            "timed out while the server was busy: {busy:?}"
+        );
+
+        // The handler waits for body bytes: the silent client is cut off.
+        waits.body_pending.store(true, Ordering::Release);
+        let stalled = tokio::time::timeout(Duration::from_secs(10), io.read(&mut buf))
+            .await
+            .expect("a stalled body was not cut off");
+        assert_eq!(stalled.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+
+        // Between requests the connection waits on the client as well.
+        waits.body_pending.store(false, Ordering::Release);
+        drop(handling);
+        let idle = tokio::time::timeout(Duration::from_secs(10), io.read(&mut buf))
+            .await
+            .expect("an idle connection was not cut off");
+        assert_eq!(idle.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    }
 
     #[test]
     fn amz_date_formats_sigv4_dates() {

@@ -35,7 +35,7 @@ use futures::future::BoxFuture;
 
 pub use crate::error::{BodyError, ObjError};
 pub use crate::format::{ObjectAttrs, ObjectMeta};
-pub use crate::http::{S3Server, SHUTDOWN_GRACE, router, serve};
+pub use crate::http::{S3Server, SHUTDOWN_GRACE, ServeLimits, router, serve, serve_with};
 pub use crate::names::ObsUrl;
 pub use crate::store::{
     BucketInfo, ListPage, ListRequest, ListedObject, MAX_LIST_KEYS, MAX_PART_NUMBER, ObjectReader,
