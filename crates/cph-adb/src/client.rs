@@ -67,6 +67,10 @@ pub struct ClientConfig {
     pub max_output: usize,
     /// The host banner sent in CNXN (at most 4096 bytes), `host::features=…`.
     pub banner: String,
+    /// Largest packet payload announced in CNXN (the device uses the smaller of its own and
+    /// this; clamped to 4 KiB – 1 MiB). What a transfer keeps in flight per stream scales with
+    /// it, so many concurrent transfers use less memory with a smaller value.
+    pub max_payload: u32,
 }
 
 impl Default for ClientConfig {
@@ -77,6 +81,7 @@ impl Default for ClientConfig {
             auth_timeout: Duration::from_secs(10),
             max_output: 1024 * 1024,
             banner: format!("host::features={}", CLIENT_FEATURES.join(",")),
+            max_payload: crate::packet::MAX_PAYLOAD,
         }
     }
 }

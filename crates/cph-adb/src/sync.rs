@@ -780,7 +780,7 @@ impl ChunkSink for mpsc::Sender<Bytes> {
 /// Size of the reply buffers the server fills before handing them to the sink.
 const OUT_FRAME: usize = 256 * 1024;
 /// File chunks queued between the async side and a blocking reader/writer thread.
-const FILE_QUEUE: usize = 16;
+const FILE_QUEUE: usize = 8;
 
 /// The sync session's input (a queue of received chunks) and buffered output.
 struct Session<I, O> {

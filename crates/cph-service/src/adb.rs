@@ -23,6 +23,8 @@ const MAX_POOLED: usize = 4096;
 pub const MAX_EXECUTE_MSG: usize = 1024;
 /// How long a connection may take to come up (TCP, CNXN, AUTH).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest ADB packet payload of the control plane's connections.
+const CONTROL_PLANE_MAX_PAYLOAD: u32 = 256 * 1024;
 
 /// The control plane's ADB identity and open connections.
 pub(crate) struct AdbAccess {
@@ -205,6 +207,9 @@ impl Service {
             auth_timeout: CONNECT_TIMEOUT,
             io_timeout: self.config().job_timeout,
             max_output: 64 * 1024,
+            // Many transfers run at once (a push to every phone of a server): 256 KiB packets
+            // keep about a quarter of the bytes in flight per transfer that 1 MiB would.
+            max_payload: CONTROL_PLANE_MAX_PAYLOAD,
             ..ClientConfig::default()
         };
         let client = AdbClient::connect(addr, key, config)

@@ -739,3 +739,30 @@ async fn push_v1_sends_a_decimal_mode_and_streams_data() {
     assert_eq!(sent, 3);
     timeout(T, task).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_smaller_max_payload_is_announced_and_used() {
+    let (a, b) = tokio::io::duplex(1 << 20);
+    let mut dev = Dev {
+        io: b,
+        checksum: false,
+    };
+    let config = ClientConfig {
+        max_payload: 64 * 1024,
+        ..test_config()
+    };
+    let device = async {
+        let p = dev.read().await;
+        assert_eq!(p.command, A_CNXN);
+        assert_eq!(p.arg1, 64 * 1024, "the client announces its own limit");
+        dev.write(Packet::new(
+            A_CNXN,
+            A_VERSION,
+            MAX_PAYLOAD,
+            banner("shell_v2").into_bytes(),
+        ))
+        .await;
+    };
+    let (client, ()) = tokio::join!(AdbClient::connect_stream(a, key(), config), device);
+    assert_eq!(client.unwrap().max_payload(), 64 * 1024);
+}

@@ -53,12 +53,8 @@ where
         )));
     }
     let deadline = Instant::now() + config.auth_timeout;
-    let cnxn = Packet::new(
-        A_CNXN,
-        A_VERSION,
-        MAX_PAYLOAD,
-        Bytes::copy_from_slice(banner),
-    );
+    let ours = config.max_payload.clamp(MAX_PAYLOAD_V1, MAX_PAYLOAD);
+    let cnxn = Packet::new(A_CNXN, A_VERSION, ours, Bytes::copy_from_slice(banner));
     write_packet(io, &cnxn, true, deadline, "sending CNXN").await?;
 
     let mut signed = false;
@@ -91,7 +87,7 @@ where
                     .to_string();
                 return Ok(Handshake {
                     version: packet.arg0.min(A_VERSION),
-                    max_payload: packet.arg1.min(MAX_PAYLOAD),
+                    max_payload: packet.arg1.min(ours),
                     banner,
                 });
             }
