@@ -323,16 +323,14 @@ impl Service {
         }
     }
 
-    /// Spools a tar, validates all of it under `opts` (a refusal writes nothing and names the
-    /// entry), then unpacks it onto the phone.
-    async fn apply_archive(
+    /// Spools the tar `object` of `owner` and validates all of it under `opts`; a refusal
+    /// (`CPS.0260`) names the entry. The spool file lives as long as the returned `Spooled`.
+    pub(crate) async fn staged_archive(
         &self,
-        phone_id: &str,
         owner: &str,
         object: &Value,
         opts: cph_archive::ApplyOptions,
-        done_verb: &str,
-    ) -> Result<Outcome, Outcome> {
+    ) -> Result<(Arc<Spooled>, cph_archive::StagedTar), Outcome> {
         let spooled = self
             .spool_object(owner, object, opts.max_bytes, ".tar")
             .await?;
@@ -344,6 +342,20 @@ impl Service {
                     e.to_string(),
                 )
             })?;
+        Ok((spooled, staged))
+    }
+
+    /// Spools a tar, validates all of it under `opts` (a refusal writes nothing and names the
+    /// entry), then unpacks it onto the phone.
+    async fn apply_archive(
+        &self,
+        phone_id: &str,
+        owner: &str,
+        object: &Value,
+        opts: cph_archive::ApplyOptions,
+        done_verb: &str,
+    ) -> Result<Outcome, Outcome> {
+        let (_spooled, staged) = self.staged_archive(owner, object, opts).await?;
         let client = self.adb_client(phone_id).await?;
         match staged.apply(&client).await {
             Ok(r) => Ok(done(format!(

@@ -482,18 +482,7 @@ impl Service {
         opts: cph_archive::ApplyOptions,
     ) -> std::result::Result<(Arc<crate::objects::Spooled>, cph_archive::StagedTar), Outcome> {
         let owner = self.bucket_owner(&job.project_id).await?;
-        let spooled = self
-            .spool_object(&owner, object, opts.max_bytes, ".tar")
-            .await?;
-        let staged = cph_archive::StagedTar::validate(spooled.path(), opts)
-            .await
-            .map_err(|e| {
-                crate::objects::sub_job_failed(
-                    "the archive was refused; nothing was written.",
-                    e.to_string(),
-                )
-            })?;
-        Ok((spooled, staged))
+        self.staged_archive(&owner, object, opts).await
     }
 
     async fn push_share_files_job(
