@@ -57,6 +57,19 @@ def ssh_info(client, phone_id: str) -> SshInfo:
     raise AssertionError(f"phone {phone_id} has no ssh access info: {d.access_infos}")
 
 
+def audit_until(cph, server_id: str, wanted, *, refused: bool = False, timeout: float = 15) -> list[dict]:
+    """The server's audit events once `wanted(events)` holds. Events are written by a background
+    writer shortly after they happen, so a check right after the client exits polls for them."""
+    args = ["audit", "--server-id", server_id, "--limit", "500"] + (["--refused"] if refused else [])
+    deadline = time.monotonic() + timeout
+    while True:
+        events = cph.admin(*args)["events"]
+        if wanted(events):
+            return events
+        assert time.monotonic() < deadline, events
+        time.sleep(0.3)
+
+
 class Tunnel:
     """`ssh -N -L <local>:<target> -p <port> root@<host>` as a child process."""
 
@@ -210,8 +223,7 @@ def test_another_servers_key_and_other_users_are_refused(client, servers, cph):
     info = ssh_info(client, phones[0].phone_id)
     r = ssh_command(kp_other.path, info, "-N", extra=("-o", "ExitOnForwardFailure=yes"))
     assert r.returncode == 255 and "Permission denied" in r.stderr, r
-    refused = cph.admin("audit", "--server-id", sid, "--refused", "--limit", "50")["events"]
-    assert any(e["kind"] == "ssh_login" and not e["accepted"] for e in refused), refused
+    audit_until(cph, sid, lambda ev: any(e["kind"] == "ssh_login" and not e["accepted"] for e in ev), refused=True)
 
 
 def test_wrong_user_exec_and_remote_forwarding_are_refused(client, servers, kp1, cph):
@@ -223,10 +235,15 @@ def test_wrong_user_exec_and_remote_forwarding_are_refused(client, servers, kp1,
     assert r.returncode != 0 and "uid=" not in r.stdout, r
     r = ssh_command(kp1.path, info, "-N", extra=("-o", "ExitOnForwardFailure=yes", "-R", "127.0.0.1:0:127.0.0.1:22"))
     assert r.returncode == 255, r
-    events = cph.admin("audit", "--server-id", sid, "--refused", "--limit", "200")["events"]
-    kinds = {(e["kind"], e["detail"].split(":")[0]) for e in events}
-    assert ("ssh_refused", "exec") in kinds or ("ssh_refused", "shell") in kinds, kinds
-    assert ("ssh_refused", "tcpip-forward") in kinds, kinds
+
+    def kinds(events):
+        return {(e["kind"], e["detail"].split(":")[0]) for e in events}
+
+    def both_refused(events):
+        k = kinds(events)
+        return (("ssh_refused", "exec") in k or ("ssh_refused", "shell") in k) and ("ssh_refused", "tcpip-forward") in k
+
+    audit_until(cph, sid, both_refused, refused=True)
 
 
 def recv_closed(port: int, timeout: float = 10) -> bool:
@@ -261,13 +278,9 @@ def test_forbidden_destinations_are_refused_and_recorded(client, servers, kp1, c
         assert recv_closed(t.local)
     finally:
         t.close()
-    deadline = time.monotonic() + 10
-    while True:
-        events = cph.admin("audit", "--server-id", sid, "--refused", "--limit", "200")["events"]
-        if any(e["kind"] == "ssh_tunnel" and e["detail"].startswith(dest) for e in events):
-            break
-        assert time.monotonic() < deadline, events
-        time.sleep(0.3)
+    audit_until(
+        cph, sid, lambda ev: any(e["kind"] == "ssh_tunnel" and e["detail"].startswith(dest) for e in ev), refused=True
+    )
 
 
 def test_rotating_the_key_pair_closes_old_sessions_and_admits_the_new_key(client, servers, kp1, cph, keydir):
@@ -298,5 +311,4 @@ def test_rotating_the_key_pair_closes_old_sessions_and_admits_the_new_key(client
     finally:
         a2.close()
         new.close()
-    events = cph.admin("audit", "--server-id", sid, "--limit", "500")["events"]
-    assert any(e["kind"] == "ssh_session_closed" and e["detail"] == "revoked" for e in events), events
+    audit_until(cph, sid, lambda ev: any(e["kind"] == "ssh_session_closed" and e["detail"] == "revoked" for e in ev))
