@@ -11,11 +11,9 @@
 //! Both stores are measured: SQLite (a fresh file) and PostgreSQL (a fresh database on
 //! `--pg-url`). Run: `cargo run --release -p cph-bench -- --help`.
 
-mod client;
-mod seed;
-
 use anyhow::Context;
 use clap::Parser;
+use cph_bench::{client, proc, seed};
 use cph_domain::{Clock, SystemClock};
 use cph_runtime::virtual_host::{Durations, VirtualHostAgent};
 use cph_service::{Service, ServiceConfig};
@@ -46,17 +44,10 @@ struct Args {
     pg_url: String,
 }
 
+/// Resident memory of this process, MiB (0 if unreadable).
 fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
-        })
-        .map(|kb| kb / 1024.0)
+    proc::status_kib("self", "VmRSS")
+        .map(|kb| kb as f64 / 1024.0)
         .unwrap_or(0.0)
 }
 

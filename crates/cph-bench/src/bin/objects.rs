@@ -63,6 +63,14 @@
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use cph_bench::files::{
+    XorShift, free_bytes, remove_dir_if_present, remove_file_if_present, seed, sha256_of,
+    sync_disk, temp_dir, write_random,
+};
+use cph_bench::proc::{RssSampler, cpu_times, loadavg, status_kib};
+use cph_bench::report::{Row, mb, median, median_by, print_table, ratio};
+use cph_bench::tools::{last_lines, run_tool};
+use cph_bench::units::{GIB, KIB, MIB, human, parse_size};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
@@ -70,13 +78,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const KIB: u64 = 1 << 10;
-const MIB: u64 = 1 << 20;
-const GIB: u64 = 1 << 30;
 
 /// Where the tar's tree lands on each phone (and in each baseline directory).
 const TOP_DIR: &str = "data/local/tmp/cph-bench";
@@ -217,43 +220,6 @@ struct Args {
 // Sizes and the disk plan
 // ---------------------------------------------------------------------------------------------
 
-/// Parses `1073741824`, `256MiB`, `2GiB`, `512KiB`, `1G` (binary units; `B` optional).
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like 2GiB or 256MiB"))?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" | "kb" => KIB,
-        "m" | "mib" | "mb" => MIB,
-        "g" | "gib" | "gb" => GIB,
-        "t" | "tib" | "tb" => 1 << 40,
-        other => return Err(format!("unknown size unit {other:?} in {s:?}")),
-    };
-    let v = n
-        .checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too large"))?;
-    if v == 0 {
-        return Err("a size must be positive".into());
-    }
-    Ok(v)
-}
-
-/// `1.5 GiB`-style rendering.
-fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    if bytes >= GIB {
-        format!("{:.1} GiB", b / GIB as f64)
-    } else if bytes >= MIB {
-        format!("{:.0} MiB", b / MIB as f64)
-    } else {
-        format!("{:.0} KiB", b / KIB as f64)
-    }
-}
-
 /// What the requested benchmarks put on disk.
 #[derive(Debug, Clone, Copy)]
 struct DiskNeeds {
@@ -363,21 +329,6 @@ fn plan_disk(free: u64, limit: u64, needs: DiskNeeds) -> Result<DiskPlan, PlanEr
     })
 }
 
-/// Bytes available to this user on the filesystem holding `dir`.
-fn free_bytes(dir: &Path) -> anyhow::Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .with_context(|| format!("{} holds a NUL byte", dir.display()))?;
-    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid C string.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("statvfs {}", dir.display()));
-    }
-    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
-}
-
 // ---------------------------------------------------------------------------------------------
 // The tar
 // ---------------------------------------------------------------------------------------------
@@ -415,7 +366,7 @@ impl TarLayout {
                 dirs.push(format!("{top}/small/d{:04}/", n / FILES_PER_DIR));
             }
             let span = SMALL_FILE_MAX - SMALL_FILE_MIN + 1;
-            let size = (SMALL_FILE_MIN + rng.next() % span).min(small_left);
+            let size = (SMALL_FILE_MIN + rng.next_u64() % span).min(small_left);
             files.push(TarFile {
                 path: format!("{top}/small/d{:04}/f{n:05}.bin", n / FILES_PER_DIR),
                 size,
@@ -449,29 +400,6 @@ impl TarLayout {
 
     fn content_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
-    }
-}
-
-/// xorshift64*: fast pseudo-random bytes, incompressible for practical purposes.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
     }
 }
 
@@ -577,158 +505,7 @@ fn check_tree(root: &Path, files: &[TarFile], hash: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Writes `bytes` pseudo-random bytes and returns their SHA-256.
-fn write_random(path: &Path, bytes: u64, seed: u64) -> anyhow::Result<[u8; 32]> {
-    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut out = std::io::BufWriter::with_capacity(MIB as usize, f);
-    let mut rng = XorShift::new(seed);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; MIB as usize];
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(buf.len() as u64) as usize;
-        rng.fill(&mut buf[..n]);
-        out.write_all(&buf[..n])?;
-        hasher.update(&buf[..n]);
-        left -= n as u64;
-    }
-    out.flush()?;
-    Ok(hasher.finalize().into())
-}
-
-fn sha256_of(path: &Path) -> anyhow::Result<[u8; 32]> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; MIB as usize];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finalize().into())
-}
-
-fn seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0x9E37_79B9_7F4A_7C15)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes: /proc readings, tools
-// ---------------------------------------------------------------------------------------------
-
-/// The value of a `Key:   1234 kB` line of `/proc/<which>/status`, in KiB.
-fn status_kib(which: &str, key: &str) -> anyhow::Result<u64> {
-    let path = format!("/proc/{which}/status");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    text.lines()
-        .find_map(|l| {
-            let rest = l.strip_prefix(key)?.strip_prefix(':')?;
-            rest.split_whitespace().next()?.parse().ok()
-        })
-        .with_context(|| format!("no {key} in {path}"))
-}
-
-/// CPU times of a process from `/proc/<which>/stat`, in seconds.
-#[derive(Debug, Clone, Copy, Default)]
-struct CpuTimes {
-    /// utime + stime of the process itself.
-    own: f64,
-    /// cutime + cstime: children it has waited for.
-    children: f64,
-}
-
-fn cpu_times(which: &str) -> anyhow::Result<CpuTimes> {
-    let path = format!("/proc/{which}/stat");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    // The command name (field 2) may hold spaces; fields after it start past the last ')'.
-    let rest = text
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .with_context(|| format!("malformed {path}"))?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> anyhow::Result<u64> {
-        fields
-            .get(i - 3)
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("malformed field {i} of {path}"))
-    };
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as f64 } else { 100.0 };
-    Ok(CpuTimes {
-        own: (ticks(14)? + ticks(15)?) as f64 / hz,
-        children: (ticks(16)? + ticks(17)?) as f64 / hz,
-    })
-}
-
-/// The 1-minute load average (0 if unreadable).
-fn loadavg() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|t| t.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// `sync(1)`: flushes dirty pages so they are not written back during the next measurement.
-async fn sync_disk() -> anyhow::Result<()> {
-    let mut cmd = tokio::process::Command::new("sync");
-    run_tool(&mut cmd, "sync", SHORT_TIMEOUT).await.map(drop)
-}
-
-/// Runs `cmd` to a successful exit within `timeout`; returns its stdout.
-async fn run_tool(
-    cmd: &mut tokio::process::Command,
-    what: &str,
-    timeout: Duration,
-) -> anyhow::Result<Vec<u8>> {
-    let out = tokio::time::timeout(
-        timeout,
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .with_context(|| format!("{what} did not finish within {timeout:?}"))?
-    .with_context(|| format!("running {what}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: String = err
-            .lines()
-            .rev()
-            .take(20)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n");
-        anyhow::bail!("{what} failed ({}):\n{tail}", out.status);
-    }
-    Ok(out.stdout)
-}
-
-fn remove_file_if_present(p: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_file(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("removing {}", p.display())),
-    }
-}
-
-fn remove_dir_if_present(p: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_dir_all(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("removing {}", p.display())),
-    }
-}
-
+/// Runs `f` on the blocking pool.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
@@ -783,9 +560,7 @@ impl Bootstrap {
 
 /// The last 20 lines of a log file.
 fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
+    last_lines(&std::fs::read_to_string(path).unwrap_or_default(), 20)
 }
 
 /// `cph serve` as a child process; killed when dropped.
@@ -946,39 +721,6 @@ impl ServiceProcess {
         let out = run_tool(&mut cmd, &what, timeout).await?;
         let line = String::from_utf8_lossy(&out);
         serde_json::from_str(line.trim()).with_context(|| format!("{what} printed {line:?}"))
-    }
-}
-
-/// Samples a process's `VmRSS` every [`RSS_SAMPLE`]; stops when dropped.
-struct RssSampler {
-    max_kib: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl RssSampler {
-    fn start(pid: &str) -> RssSampler {
-        let max_kib = Arc::new(AtomicU64::new(0));
-        let (max, pid) = (max_kib.clone(), pid.to_string());
-        let task = tokio::spawn(async move {
-            loop {
-                if let Ok(kib) = status_kib(&pid, "VmRSS") {
-                    max.fetch_max(kib, Ordering::Relaxed);
-                }
-                tokio::time::sleep(RSS_SAMPLE).await;
-            }
-        });
-        RssSampler { max_kib, task }
-    }
-
-    /// The largest sample since the last call.
-    fn take_max_kib(&self) -> u64 {
-        self.max_kib.swap(0, Ordering::Relaxed)
-    }
-}
-
-impl Drop for RssSampler {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -1363,56 +1105,6 @@ impl DirWatch {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Report
-// ---------------------------------------------------------------------------------------------
-
-/// One line of the summary table.
-struct Row {
-    name: String,
-    figure: String,
-    baseline: String,
-    ratio: String,
-    target: String,
-    met: Option<bool>,
-}
-
-impl Row {
-    fn markdown(&self) -> String {
-        let met = match self.met {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None => "–",
-        };
-        format!(
-            "| {} | {} | {} | {} | {} | {} |",
-            self.name, self.figure, self.baseline, self.ratio, self.target, met
-        )
-    }
-}
-
-fn mb(bytes: f64) -> f64 {
-    bytes / 1e6
-}
-
-fn ratio(a: f64, b: f64) -> String {
-    if b > 0.0 {
-        format!("{:.2}", a / b)
-    } else {
-        "n/a (baseline 0)".into()
-    }
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // main
 // ---------------------------------------------------------------------------------------------
 
@@ -1534,22 +1226,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         json["loadavg_start"].as_f64().unwrap_or_default(),
         json["loadavg_end"].as_f64().unwrap_or_default()
     );
-    println!();
-    println!("| benchmark | figure | same-run baseline | ratio | target | met |");
-    println!("|---|---|---|---|---|---|");
-    for r in &rows {
-        println!("{}", r.markdown());
-    }
+    print_table(&rows);
     println!();
     println!("{}", serde_json::Value::Object(json));
     Ok(())
-}
-
-fn temp_dir(base: &Path, what: &str) -> anyhow::Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix(&format!("cph-bench-{what}-"))
-        .tempdir_in(base)
-        .with_context(|| format!("creating a temporary directory in {}", base.display()))
 }
 
 fn bucket_name() -> String {
@@ -1579,7 +1259,7 @@ async fn bench_transfer(args: &Args, env: &Env) -> anyhow::Result<(Vec<Row>, ser
     };
     let svc =
         ServiceProcess::start(&env.cph, tmp.path().join("data"), 10_000, env.step_timeout).await?;
-    let sampler = RssSampler::start(&svc.pid);
+    let sampler = RssSampler::start(&svc.pid, RSS_SAMPLE);
     let bucket = bucket_name();
     let home = tmp.path().to_path_buf();
     svc.boto3(&env.python, &home, &["mkbucket", &bucket], SHORT_TIMEOUT)
@@ -1598,7 +1278,7 @@ async fn bench_transfer(args: &Args, env: &Env) -> anyhow::Result<(Vec<Row>, ser
     let mut transfer_config = serde_json::Value::Null;
     for run in 1..=args.transfer_runs {
         remove_file_if_present(&cp_dst)?;
-        sync_disk().await?;
+        sync_disk(SHORT_TIMEOUT).await?;
         let c0 = cpu_times("self")?;
         let t = Instant::now();
         run_tool(
@@ -1621,7 +1301,7 @@ async fn bench_transfer(args: &Args, env: &Env) -> anyhow::Result<(Vec<Row>, ser
             SHORT_TIMEOUT,
         )
         .await?;
-        sync_disk().await?;
+        sync_disk(SHORT_TIMEOUT).await?;
         let (c0, s0) = (cpu_times("self")?, svc.cpu()?);
         let out = svc
             .boto3(
@@ -1640,7 +1320,7 @@ async fn bench_transfer(args: &Args, env: &Env) -> anyhow::Result<(Vec<Row>, ser
         transfer_config = out;
 
         remove_file_if_present(&dl)?;
-        sync_disk().await?;
+        sync_disk(SHORT_TIMEOUT).await?;
         let (c0, s0) = (cpu_times("self")?, svc.cpu()?);
         let out = svc
             .boto3(
@@ -1683,15 +1363,8 @@ async fn bench_transfer(args: &Args, env: &Env) -> anyhow::Result<(Vec<Row>, ser
     svc.stop().await?;
 
     let gib = bytes as f64 / GIB as f64;
-    let mbps = |v: &[Step]| {
-        median(
-            &v.iter()
-                .map(|s| mb(bytes as f64) / s.secs)
-                .collect::<Vec<_>>(),
-        )
-    };
-    let cpu =
-        |v: &[Step], f: fn(&Step) -> f64| median(&v.iter().map(|s| f(s) / gib).collect::<Vec<_>>());
+    let mbps = |v: &[Step]| median_by(v, |s| mb(bytes as f64) / s.secs);
+    let cpu = |v: &[Step], f: fn(&Step) -> f64| median_by(v, |s| f(s) / gib);
     let cp = mbps(&cps);
     let chunk = transfer_config["multipart_chunksize"].as_u64().unwrap_or(0);
     let threads = transfer_config["max_concurrency"].as_u64().unwrap_or(0);
@@ -1802,7 +1475,7 @@ async fn bench_push(
     let tar_s = tar.to_string_lossy().into_owned();
     let mut tar_secs = Vec::with_capacity(n);
     let mut tar_cpu = 0.0;
-    sync_disk().await?;
+    sync_disk(SHORT_TIMEOUT).await?;
     for i in 0..n {
         let dir = tmp.path().join(format!("baseline-{i:02}"));
         std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -1842,7 +1515,7 @@ async fn bench_push(
         env.step_timeout,
     )
     .await?;
-    let sampler = RssSampler::start(&svc.pid);
+    let sampler = RssSampler::start(&svc.pid, RSS_SAMPLE);
     let api = svc.api();
     let t = Instant::now();
     let (server_id, phone_ids) = api.buy_server(&svc.boot).await?;
@@ -1894,7 +1567,7 @@ async fn bench_push(
         serde_json::json!({"command": "push", "content": format!("obs://{bucket}/{TAR_KEY}"), "phone_ids": targets})
     };
     let push_path = api.path("v1/{project_id}/cloud-phone/phones/commands");
-    sync_disk().await?;
+    sync_disk(SHORT_TIMEOUT).await?;
     let peak_reset = svc.reset_peak();
     sampler.take_max_kib();
     let cpu0 = svc.cpu()?;
@@ -2125,18 +1798,6 @@ async fn bench_push(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_parse_with_binary_units() {
-        assert_eq!(parse_size("2GiB"), Ok(2 * GIB));
-        assert_eq!(parse_size("256MiB"), Ok(256 * MIB));
-        assert_eq!(parse_size("1g"), Ok(GIB));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("12 parsecs").is_err());
-        assert!(parse_size("GiB").is_err());
-        assert!(parse_size("99999999999T").is_err());
-    }
 
     #[test]
     fn the_plan_fits_jobs_to_the_budget() {

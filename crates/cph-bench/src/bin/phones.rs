@@ -19,35 +19,32 @@
 //!
 //! Run: `cargo run --release -p cph-bench --bin phones -- --help`.
 
-#[allow(dead_code)]
-#[path = "../client.rs"]
-mod client;
-#[path = "../seed.rs"]
-mod seed;
-
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use cph_adb::AdbPrivateKey;
 use cph_adb::client::{AdbClient, ClientConfig};
+use cph_bench::files::{
+    self, remove_file_if_present, sha256_of, sync_disk, temp_dir, write_random,
+};
+use cph_bench::hosted::{PHONE_MODEL, create_phone, instant_durations, phone_spec};
+use cph_bench::proc::{cpu_percent_over, cpu_times, own_cpu, status_kib};
+use cph_bench::report::{Row, mb, median_by, percentile, print_table, ratio};
+use cph_bench::tools::{StockAdb, run_tool};
+use cph_bench::{client, seed};
 use cph_domain::{Clock, SystemClock};
 use cph_runtime::hosting::PhoneHosting;
-use cph_runtime::virtual_host::{Durations, VirtualHostAgent};
-use cph_runtime::{AgentCommand, CommandEnvelope, CommandResult, HostAgent, PhoneSpec};
+use cph_runtime::virtual_host::VirtualHostAgent;
+use cph_runtime::{HostAgent, PhoneSpec};
 use cph_service::{Service, ServiceConfig};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where the pushed file goes on the phone.
 const PHONE_PATH: &str = "/data/local/tmp/big.bin";
-/// Phone model and image of every phone (a catalog entry, so the phones look real).
-const PHONE_MODEL: &str = "rx1.cp.c60.d10.e1v1";
 /// Longest any single `adb` invocation may take.
 const ADB_TIMEOUT: Duration = Duration::from_secs(600);
 /// Longest one RunSyncCommand call may take before the run is abandoned (the API bounds its
@@ -100,30 +97,6 @@ struct Args {
     dir: Option<PathBuf>,
 }
 
-/// One line of the summary table.
-struct Row {
-    name: String,
-    figure: String,
-    baseline: String,
-    ratio: String,
-    target: String,
-    met: Option<bool>,
-}
-
-impl Row {
-    fn markdown(&self) -> String {
-        let met = match self.met {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None => "–",
-        };
-        format!(
-            "| {} | {} | {} | {} | {} | {} |",
-            self.name, self.figure, self.baseline, self.ratio, self.target, met
-        )
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -154,369 +127,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .await
             .context("file transfer benchmark")?;
     }
-    println!();
-    println!("| benchmark | figure | same-run baseline | ratio | target | met |");
-    println!("|---|---|---|---|---|---|");
-    for r in transfer.iter().chain(&sync).chain(&idle) {
-        println!("{}", r.markdown());
-    }
+    let rows: Vec<Row> = transfer.into_iter().chain(sync).chain(idle).collect();
+    print_table(&rows);
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Shared helpers
-// ---------------------------------------------------------------------------------------------
-
-/// Boot, stop and reset take no simulated time: the benchmarks measure the phones, not waits.
-fn instant_durations() -> Durations {
-    Durations {
-        boot: Duration::ZERO,
-        stop: Duration::ZERO,
-        reset: Duration::ZERO,
-    }
-}
-
-fn temp_dir(base: &Path, what: &str) -> anyhow::Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix(&format!("cph-bench-{what}-"))
-        .tempdir_in(base)
-        .with_context(|| format!("creating a temporary directory in {}", base.display()))
-}
-
-/// A phone of the catalog's [`PHONE_MODEL`], looking as the control plane would make it look.
-fn phone_spec(catalog: &cph_catalog::Catalog, phone_id: &str, slot: usize) -> PhoneSpec {
-    let model = catalog.phone_model(PHONE_MODEL);
-    let image = model.and_then(|m| {
-        catalog
-            .phone_images
-            .iter()
-            .find(|i| i.image_label == m.image_label)
-    });
-    let (width, height) = model
-        .and_then(|m| {
-            let (w, h) = m.resolution.split_once('x')?;
-            Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
-        })
-        .unwrap_or((720, 1280));
-    PhoneSpec {
-        phone_id: phone_id.to_string(),
-        server_id: "bench-server".into(),
-        phone_model_name: PHONE_MODEL.into(),
-        image_id: image.map(|i| i.image_id.clone()).unwrap_or_default(),
-        imei: cph_service::servers::new_imei(),
-        phone_ip: cph_service::servers::phone_ip(slot as i64),
-        properties: BTreeMap::new(),
-        profile: cph_runtime::PhoneProfile {
-            product_name: "cloudphone".into(),
-            model: PHONE_MODEL.into(),
-            device: "cloudphone".into(),
-            brand: "cph".into(),
-            manufacturer: "cph".into(),
-            width,
-            height,
-            density: model.and_then(|m| u32::try_from(m.dpi).ok()).unwrap_or(320),
-            android_version: image.map(|i| i.android_version.clone()).unwrap_or_default(),
-            sdk: image.map(|i| i.sdk).unwrap_or(0),
-            image_name: image.map(|i| i.image_name.clone()).unwrap_or_default(),
-            os_name: image.map(|i| i.os_name.clone()).unwrap_or_default(),
-            default_properties: BTreeMap::new(),
-        },
-        adb_keys: Vec::new(),
-    }
-}
-
-/// Creates a running phone; fails unless the agent reports success and its endpoint is up.
-async fn create_phone(agent: &VirtualHostAgent, spec: PhoneSpec) -> anyhow::Result<SocketAddr> {
-    let id = spec.phone_id.clone();
-    let r = agent
-        .execute(CommandEnvelope {
-            command_id: format!("create-{id}"),
-            command: AgentCommand::CreatePhone { spec },
-        })
-        .await;
-    if let CommandResult::Failed { code, message } = r {
-        anyhow::bail!("creating phone {id} failed: {code} {message}");
-    }
-    agent
-        .adb_endpoint(&id)
-        .with_context(|| format!("phone {id} runs without an ADB endpoint"))
-}
-
-/// The value of a `Key:   1234 kB` line of `/proc/self/status`, in KiB.
-fn status_kib(key: &str) -> anyhow::Result<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    text.lines()
-        .find_map(|l| {
-            let rest = l.strip_prefix(key)?.strip_prefix(':')?;
-            rest.split_whitespace().next()?.parse().ok()
-        })
-        .with_context(|| format!("no {key} in /proc/self/status"))
-}
-
-/// CPU times of a process from `/proc/<pid>/stat`, in seconds.
-#[derive(Debug, Clone, Copy, Default)]
-struct CpuTimes {
-    /// utime + stime of the process itself.
-    own: f64,
-    /// cutime + cstime: children it has waited for.
-    children: f64,
-}
-
-/// Reads `/proc/<which>/stat` (`which` is `self` or a pid).
-fn cpu_times(which: &str) -> anyhow::Result<CpuTimes> {
-    let path = format!("/proc/{which}/stat");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    // The command name (field 2) may hold spaces; fields after it start past the last ')'.
-    let rest = text
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .with_context(|| format!("malformed {path}"))?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state); utime, stime, cutime, cstime are fields 14 to 17.
-    let ticks = |i: usize| -> anyhow::Result<u64> {
-        fields
-            .get(i - 3)
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("malformed field {i} of {path}"))
-    };
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as f64 } else { 100.0 };
-    Ok(CpuTimes {
-        own: (ticks(14)? + ticks(15)?) as f64 / hz,
-        children: (ticks(16)? + ticks(17)?) as f64 / hz,
-    })
-}
-
-/// utime + stime of this process, in seconds.
-fn cpu_seconds() -> anyhow::Result<f64> {
-    Ok(cpu_times("self")?.own)
-}
-
-/// CPU this process used over `dur` of wall time, as a percentage of one core.
-async fn cpu_percent_over(dur: Duration) -> anyhow::Result<f64> {
-    let c0 = cpu_seconds()?;
-    let t0 = Instant::now();
-    tokio::time::sleep(dur).await;
-    let c1 = cpu_seconds()?;
-    Ok(100.0 * (c1 - c0) / t0.elapsed().as_secs_f64())
-}
-
-fn mb(bytes: f64) -> f64 {
-    bytes / 1e6
-}
-
-fn ratio(a: f64, b: f64) -> String {
-    if b > 0.0 {
-        format!("{:.2}", a / b)
-    } else {
-        "n/a (baseline 0)".into()
-    }
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
-/// The nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 // ---------------------------------------------------------------------------------------------
 // 1. File transfer
 // ---------------------------------------------------------------------------------------------
-
-/// The stock `adb` client with its own server port, home directory and vendor key, so it never
-/// touches the user's adb server or keys. Dropping it kills its server.
-struct StockAdb {
-    bin: PathBuf,
-    home: PathBuf,
-    port: u16,
-    key: PathBuf,
-}
-
-impl StockAdb {
-    fn new(bin: &Path, home: PathBuf, key_pem: &str) -> anyhow::Result<StockAdb> {
-        use std::os::unix::fs::OpenOptionsExt;
-        anyhow::ensure!(bin.is_file(), "no adb client at {}", bin.display());
-        std::fs::create_dir_all(&home)?;
-        let key = home.join("vendor.adb_key");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&key)
-            .with_context(|| format!("writing {}", key.display()))?;
-        f.write_all(key_pem.as_bytes())?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        Ok(StockAdb {
-            bin: bin.to_path_buf(),
-            home,
-            port,
-            key,
-        })
-    }
-
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut c = tokio::process::Command::new(&self.bin);
-        c.args(args)
-            .env_clear()
-            .env("HOME", &self.home)
-            .env("PATH", "/usr/bin:/bin")
-            .env("ANDROID_ADB_SERVER_PORT", self.port.to_string())
-            .env("ADB_VENDOR_KEYS", &self.key)
-            // No probing of emulator ports on this host.
-            .env("ADB_LOCAL_TRANSPORT_MAX_PORT", "5553")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        c
-    }
-
-    /// Runs adb to completion; fails on a non-zero exit. Returns stdout + stderr.
-    async fn run(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = tokio::time::timeout(ADB_TIMEOUT, self.command(args).output())
-            .await
-            .with_context(|| format!("adb {args:?} timed out"))?
-            .with_context(|| format!("running adb {args:?}"))?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        anyhow::ensure!(
-            out.status.success(),
-            "adb {args:?} failed ({}): {}",
-            out.status,
-            text.trim()
-        );
-        Ok(text)
-    }
-
-    /// Connects to `serial` and waits until adb reports it as `device`.
-    async fn connect(&self, serial: &str) -> anyhow::Result<()> {
-        self.run(&["start-server"]).await?;
-        let said = self.run(&["connect", serial]).await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let state = self
-                .run(&["-s", serial, "get-state"])
-                .await
-                .unwrap_or_default();
-            if state.trim() == "device" {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{serial} is not a device after 30 s (connect said {:?}, state {:?})",
-                said.trim(),
-                state.trim()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl Drop for StockAdb {
-    fn drop(&mut self) {
-        let child = std::process::Command::new(&self.bin)
-            .arg("kill-server")
-            .env_clear()
-            .env("HOME", &self.home)
-            .env("ANDROID_ADB_SERVER_PORT", self.port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        if let Ok(mut child) = child {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if matches!(child.try_wait(), Ok(None)) {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
-
-/// Writes `bytes` pseudo-random bytes (xorshift64*, incompressible for practical purposes) and
-/// returns their SHA-256.
-fn write_random(path: &Path, bytes: u64) -> anyhow::Result<[u8; 32]> {
-    let mut f =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = bytes;
-    while left > 0 {
-        for chunk in buf.chunks_exact_mut(8) {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            chunk.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-        }
-        let n = left.min(buf.len() as u64) as usize;
-        f.write_all(&buf[..n])?;
-        hasher.update(&buf[..n]);
-        left -= n as u64;
-    }
-    f.flush()?;
-    Ok(hasher.finalize().into())
-}
-
-fn sha256_of(path: &Path) -> anyhow::Result<[u8; 32]> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finalize().into())
-}
-
-/// `sync(1)`: flushes dirty pages so they are not written back during the next measurement.
-async fn sync_disk() -> anyhow::Result<()> {
-    let st = tokio::time::timeout(
-        ADB_TIMEOUT,
-        tokio::process::Command::new("sync")
-            .kill_on_drop(true)
-            .status(),
-    )
-    .await
-    .context("sync timed out")??;
-    anyhow::ensure!(st.success(), "sync failed: {st}");
-    Ok(())
-}
-
-fn remove_if_present(p: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_file(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("removing {}", p.display())),
-    }
-}
 
 /// Wall time and CPU of one timed step.
 #[derive(Debug, Clone, Copy, Default)]
@@ -536,53 +154,23 @@ impl Step {
     }
 }
 
-/// The pid of the adb server listening on `port` (`adb -L tcp:<port> fork-server server …`).
-fn adb_server_pid(port: u16) -> Option<String> {
-    let want = format!("tcp:{port}");
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid = e.file_name().into_string().ok()?;
-        if !pid.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let has = |w: &str| args.contains(&w.as_bytes());
-        (has("fork-server") && has(&want)).then_some(pid)
-    })
-}
-
 /// Times `run` and charges the CPU spent meanwhile to this process, its reaped children and
 /// the adb server.
 async fn measure<F>(server_pid: Option<&str>, run: F) -> anyhow::Result<Step>
 where
     F: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let server = || {
-        server_pid
-            .and_then(|p| cpu_times(p).ok())
-            .map(|c| c.own)
-            .unwrap_or(0.0)
-    };
-    let (me0, sv0) = (cpu_times("self")?, server());
+    let (me0, sv0) = (cpu_times("self")?, own_cpu(server_pid));
     let t = Instant::now();
     run.await?;
     let secs = t.elapsed().as_secs_f64();
-    let (me1, sv1) = (cpu_times("self")?, server());
+    let (me1, sv1) = (cpu_times("self")?, own_cpu(server_pid));
     Ok(Step {
         secs,
         endpoint: me1.own - me0.own,
         tool: me1.children - me0.children,
         server: sv1 - sv0,
     })
-}
-
-/// Runs `cmd` to a successful exit within [`ADB_TIMEOUT`].
-async fn run_tool(mut cmd: tokio::process::Command, what: &str) -> anyhow::Result<()> {
-    let st = tokio::time::timeout(ADB_TIMEOUT, cmd.kill_on_drop(true).status())
-        .await
-        .with_context(|| format!("{what} timed out"))??;
-    anyhow::ensure!(st.success(), "{what} failed: {st}");
-    Ok(())
 }
 
 async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
@@ -596,7 +184,8 @@ async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
     );
     let src_hash = {
         let src = src.clone();
-        tokio::task::spawn_blocking(move || write_random(&src, bytes)).await??
+        let seed = files::seed();
+        tokio::task::spawn_blocking(move || write_random(&src, bytes, seed)).await??
     };
 
     let key = AdbPrivateKey::generate().context("generating the control key")?;
@@ -609,9 +198,9 @@ async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
     let serial = addr.to_string();
     eprintln!("[transfer] phone {phone_id} listens on {serial}");
 
-    let adb = StockAdb::new(&args.adb, tmp.path().join("adb-home"), &pem)?;
+    let adb = StockAdb::new(&args.adb, tmp.path().join("adb-home"), &pem, ADB_TIMEOUT)?;
     adb.connect(&serial).await?;
-    let server_pid = adb_server_pid(adb.port);
+    let server_pid = adb.server_pid();
     if server_pid.is_none() {
         eprintln!("[transfer] adb server process not found: its CPU is not accounted");
     }
@@ -622,16 +211,19 @@ async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
     let dst_arg = pulled.to_string_lossy().into_owned();
     let (mut cps, mut pushes, mut pulls) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=args.transfer_runs {
-        remove_if_present(&cp_dst)?;
-        sync_disk().await?;
+        remove_file_if_present(&cp_dst)?;
+        sync_disk(ADB_TIMEOUT).await?;
         let mut cmd = tokio::process::Command::new("cp");
         cmd.arg(&src).arg(&cp_dst);
-        let cp = measure(None, run_tool(cmd, "cp")).await?;
-        remove_if_present(&cp_dst)?;
+        let cp = measure(None, async {
+            run_tool(&mut cmd, "cp", ADB_TIMEOUT).await.map(drop)
+        })
+        .await?;
+        remove_file_if_present(&cp_dst)?;
 
         adb.run(&["-s", &serial, "shell", "rm", "-f", PHONE_PATH])
             .await?;
-        sync_disk().await?;
+        sync_disk(ADB_TIMEOUT).await?;
         let push = measure(sv, async {
             adb.run(&["-s", &serial, "push", &src_arg, PHONE_PATH])
                 .await
@@ -639,8 +231,8 @@ async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
         })
         .await?;
 
-        remove_if_present(&pulled)?;
-        sync_disk().await?;
+        remove_file_if_present(&pulled)?;
+        sync_disk(ADB_TIMEOUT).await?;
         let pull = measure(sv, async {
             adb.run(&["-s", &serial, "pull", PHONE_PATH, &dst_arg])
                 .await
@@ -658,7 +250,7 @@ async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
             hex::encode(got),
             hex::encode(src_hash)
         );
-        remove_if_present(&pulled)?;
+        remove_file_if_present(&pulled)?;
         let rate = |s: &Step| mb(bytes as f64) / s.secs;
         let cpu = |s: &Step| {
             format!(
@@ -685,15 +277,8 @@ async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
     drop(adb);
     drop(agent);
 
-    let mbps = |v: &[Step]| {
-        median(
-            &v.iter()
-                .map(|s| mb(bytes as f64) / s.secs)
-                .collect::<Vec<_>>(),
-        )
-    };
-    let cpu_per_gib =
-        |v: &[Step], f: fn(&Step) -> f64| median(&v.iter().map(|s| f(s) / gib).collect::<Vec<_>>());
+    let mbps = |v: &[Step]| median_by(v, |s| mb(bytes as f64) / s.secs);
+    let cpu_per_gib = |v: &[Step], f: fn(&Step) -> f64| median_by(v, |s| f(s) / gib);
     let cp = mbps(&cps);
     let cp_cpu = cpu_per_gib(&cps, Step::cpu);
     let mut rows = Vec::new();
@@ -968,7 +553,7 @@ async fn bench_idle(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     eprintln!("[idle] baseline: empty agent for {}s…", args.idle_seconds);
     let cpu_empty = cpu_percent_over(interval).await?;
-    let rss_empty = status_kib("VmRSS")?;
+    let rss_empty = status_kib("self", "VmRSS")?;
 
     eprintln!("[idle] creating {n} running phones…");
     let t = Instant::now();
@@ -992,7 +577,7 @@ async fn bench_idle(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
             "phone {id} is not running"
         );
     }
-    let rss_created = status_kib("VmRSS")?;
+    let rss_created = status_kib("self", "VmRSS")?;
     eprintln!(
         "[idle] {n} phones running after {created:.1}s; RSS {:.1} MB",
         mb(rss_created as f64 * 1024.0)
@@ -1002,8 +587,8 @@ async fn bench_idle(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
     tokio::time::sleep(BLOCKING_THREAD_RETIREMENT).await;
     eprintln!("[idle] {n} idle phones for {}s…", args.idle_seconds);
     let cpu_phones = cpu_percent_over(interval).await?;
-    let rss_phones = status_kib("VmRSS")?;
-    let threads = status_kib("Threads").unwrap_or(0);
+    let rss_phones = status_kib("self", "VmRSS")?;
+    let threads = status_kib("self", "Threads").unwrap_or(0);
     // After measuring: a sample of the phones must answer over ADB as what they were made.
     let sample: Vec<&String> = ids.iter().step_by(n.div_ceil(IDLE_PROBES).max(1)).collect();
     for id in &sample {
@@ -1053,45 +638,4 @@ async fn bench_idle(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
             met: Some(cpu_phones < 2.0),
         },
     ])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_use_nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 0.50), 50.0);
-        assert_eq!(percentile(&v, 0.99), 99.0);
-        assert_eq!(percentile(&v[..50], 0.99), 50.0);
-        assert_eq!(percentile(&[], 0.5), 0.0);
-    }
-
-    #[test]
-    fn median_of_even_and_odd_counts() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-    }
-
-    #[test]
-    fn cpu_and_memory_readings_are_sane() {
-        assert!(status_kib("VmRSS").unwrap() > 0);
-        let t0 = cpu_seconds().unwrap();
-        let mut x = 0u64;
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(100) {
-            x = std::hint::black_box(x.wrapping_add(1));
-        }
-        assert!(cpu_seconds().unwrap() > t0);
-    }
-
-    #[test]
-    fn random_file_hash_matches_a_reread() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("r.bin");
-        let h = write_random(&p, (1 << 20) + 13).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().len(), (1 << 20) + 13);
-        assert_eq!(sha256_of(&p).unwrap(), h);
-    }
 }

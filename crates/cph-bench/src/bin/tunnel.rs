@@ -45,16 +45,20 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use cph_adb::AdbPrivateKey;
 use cph_adb::client::{AdbClient, ClientConfig};
+use cph_bench::files::{self, free_bytes, sync_disk, temp_dir, write_private, write_random};
+use cph_bench::hosted::{PHONE_MODEL, create_phone, instant_durations, phone_spec};
+use cph_bench::proc::{cpu_times, loadavg, own_cpu, rss_of_kib, status_kib};
+use cph_bench::report::{Row, mb, median_by, print_table, ratio};
+use cph_bench::tools::{StockAdb, free_port, run_tool};
+use cph_bench::units::{GIB, human_whole, parse_size};
 use cph_runtime::hosting::PhoneHosting;
-use cph_runtime::virtual_host::{Durations, VirtualHostAgent};
-use cph_runtime::{AgentCommand, CommandEnvelope, CommandResult, HostAgent, PhoneSpec};
+use cph_runtime::virtual_host::VirtualHostAgent;
 use cph_ssh::{
     AuditEvent, Gateway, GatewayConfig, GatewayPolicy, HostKey, Limits, OfferedKey, PolicyFuture,
     Principal,
 };
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,8 +71,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Where the pushed file goes on the phone.
 const PHONE_PATH: &str = "/data/local/tmp/big.bin";
-/// Phone model of every phone (a catalog entry, so the phones look real).
-const PHONE_MODEL: &str = "rx1.cp.c60.d10.e1v1";
 /// The user every login must name.
 const SSH_USER: &str = "root";
 /// The port a phone's ADB daemon listens on, as clients ask for it.
@@ -93,9 +95,6 @@ const MAX_CHILD_LINE: u64 = 4096;
 const LOG_TAIL: usize = 2000;
 /// Disk left free beyond what the push benchmark writes.
 const DISK_SLACK: u64 = 512 << 20;
-const MIB: u64 = 1 << 20;
-const GIB: u64 = 1 << 30;
-
 /// Which benchmark to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Only {
@@ -191,30 +190,6 @@ enum Internal {
     },
 }
 
-/// One line of the summary table.
-struct Row {
-    name: String,
-    figure: String,
-    baseline: String,
-    ratio: String,
-    target: String,
-    met: Option<bool>,
-}
-
-impl Row {
-    fn markdown(&self) -> String {
-        let met = match self.met {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None => "–",
-        };
-        format!(
-            "| {} | {} | {} | {} | {} | {} |",
-            self.name, self.figure, self.baseline, self.ratio, self.target, met
-        )
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -290,292 +265,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         json["loadavg_end"].as_f64().unwrap_or_default(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!();
-    println!("| benchmark | figure | same-run baseline | ratio | target | met |");
-    println!("|---|---|---|---|---|---|");
-    for r in &rows {
-        println!("{}", r.markdown());
-    }
+    print_table(&rows);
     println!();
     println!("{}", serde_json::Value::Object(json));
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------------
-// Sizes, statistics, processes
-// ---------------------------------------------------------------------------------------------
-
-/// Parses `1073741824`, `64MiB`, `1GiB`, `512KiB`, `1G` (binary units; `B` optional).
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like 1GiB or 64MiB"))?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" | "kb" => 1 << 10,
-        "m" | "mib" | "mb" => MIB,
-        "g" | "gib" | "gb" => GIB,
-        other => return Err(format!("unknown size unit {other:?} in {s:?}")),
-    };
-    let v = n
-        .checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too large"))?;
-    if v == 0 {
-        return Err("a size must be positive".into());
-    }
-    Ok(v)
-}
-
-/// `1 GiB` / `64 MiB` / `3.5 KiB`-style rendering.
-fn human(bytes: u64) -> String {
-    if bytes >= GIB && bytes.is_multiple_of(GIB) {
-        format!("{} GiB", bytes / GIB)
-    } else if bytes >= MIB {
-        format!("{:.0} MiB", bytes as f64 / MIB as f64)
-    } else {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    }
-}
-
-fn mb(bytes: f64) -> f64 {
-    bytes / 1e6
-}
-
-fn ratio(a: f64, b: f64) -> String {
-    if b > 0.0 {
-        format!("{:.2}", a / b)
-    } else {
-        "n/a (baseline 0)".into()
-    }
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
-/// The 1-minute load average (0 if unreadable).
-fn loadavg() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|t| t.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// Bytes available to this user on the filesystem holding `dir`.
-fn free_bytes(dir: &Path) -> anyhow::Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .with_context(|| format!("{} holds a NUL byte", dir.display()))?;
-    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid C string.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("statvfs {}", dir.display()));
-    }
-    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
-}
-
-/// The value of a `Key:   1234 kB` line of `/proc/self/status`, in KiB.
-fn status_kib(key: &str) -> anyhow::Result<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    text.lines()
-        .find_map(|l| {
-            let rest = l.strip_prefix(key)?.strip_prefix(':')?;
-            rest.split_whitespace().next()?.parse().ok()
-        })
-        .with_context(|| format!("no {key} in /proc/self/status"))
-}
-
 /// This process's resident set after letting it settle, in KiB.
 async fn settled_rss_kib() -> anyhow::Result<u64> {
     tokio::time::sleep(SETTLE).await;
-    status_kib("VmRSS")
-}
-
-/// CPU times of a process from `/proc/<pid>/stat`, in seconds.
-#[derive(Debug, Clone, Copy, Default)]
-struct CpuTimes {
-    /// utime + stime of the process itself.
-    own: f64,
-    /// cutime + cstime: children it has waited for.
-    children: f64,
-}
-
-/// Reads `/proc/<which>/stat` (`which` is `self` or a pid).
-fn cpu_times(which: &str) -> anyhow::Result<CpuTimes> {
-    let path = format!("/proc/{which}/stat");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    // The command name (field 2) may hold spaces; fields after it start past the last ')'.
-    let rest = text
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .with_context(|| format!("malformed {path}"))?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state); utime, stime, cutime, cstime are fields 14 to 17.
-    let ticks = |i: usize| -> anyhow::Result<u64> {
-        fields
-            .get(i - 3)
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("malformed field {i} of {path}"))
-    };
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as f64 } else { 100.0 };
-    Ok(CpuTimes {
-        own: (ticks(14)? + ticks(15)?) as f64 / hz,
-        children: (ticks(16)? + ticks(17)?) as f64 / hz,
-    })
-}
-
-/// Own CPU seconds of process `pid`, or 0 when there is none (it is not accounted then).
-fn own_cpu(pid: Option<&str>) -> f64 {
-    pid.and_then(|p| cpu_times(p).ok()).map_or(0.0, |c| c.own)
-}
-
-fn temp_dir(base: &Path, what: &str) -> anyhow::Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix(&format!("cph-bench-{what}-"))
-        .tempdir_in(base)
-        .with_context(|| format!("creating a temporary directory in {}", base.display()))
-}
-
-/// Writes `bytes` to a new file readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-/// Runs `cmd` to a successful exit within `timeout`; returns its stdout.
-async fn run_tool(
-    mut cmd: tokio::process::Command,
-    what: &str,
-    timeout: Duration,
-) -> anyhow::Result<Vec<u8>> {
-    let out = tokio::time::timeout(
-        timeout,
-        cmd.stdin(Stdio::null()).kill_on_drop(true).output(),
-    )
-    .await
-    .with_context(|| format!("{what} timed out after {timeout:?}"))?
-    .with_context(|| format!("running {what}"))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{what} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(out.stdout)
-}
-
-/// `sync(1)`: flushes dirty pages so they are not written back during the next measurement.
-async fn sync_disk(timeout: Duration) -> anyhow::Result<()> {
-    run_tool(tokio::process::Command::new("sync"), "sync", timeout)
-        .await
-        .map(drop)
-}
-
-/// A free loopback port (free when this returns; the caller binds it soon after).
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")
-        .context("binding a loopback port")?
-        .local_addr()?
-        .port())
-}
-
-/// Writes `bytes` pseudo-random bytes (xorshift64*, incompressible for practical purposes) and
-/// returns their SHA-256.
-fn write_random(path: &Path, bytes: u64) -> anyhow::Result<[u8; 32]> {
-    let mut f =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; MIB as usize];
-    let mut left = bytes;
-    while left > 0 {
-        for chunk in buf.chunks_exact_mut(8) {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            chunk.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-        }
-        let n = left.min(buf.len() as u64) as usize;
-        f.write_all(&buf[..n])?;
-        hasher.update(&buf[..n]);
-        left -= n as u64;
-    }
-    f.flush()?;
-    Ok(hasher.finalize().into())
+    status_kib("self", "VmRSS")
 }
 
 // ---------------------------------------------------------------------------------------------
 // Phones
 // ---------------------------------------------------------------------------------------------
-
-/// Boot takes no simulated time: the benchmarks measure the gateway, not waits.
-fn instant_durations() -> Durations {
-    Durations {
-        boot: Duration::ZERO,
-        stop: Duration::ZERO,
-        reset: Duration::ZERO,
-    }
-}
-
-/// A phone of the catalog's [`PHONE_MODEL`].
-fn phone_spec(catalog: &cph_catalog::Catalog, phone_id: &str, slot: usize) -> PhoneSpec {
-    let model = catalog.phone_model(PHONE_MODEL);
-    let image = model.and_then(|m| {
-        catalog
-            .phone_images
-            .iter()
-            .find(|i| i.image_label == m.image_label)
-    });
-    PhoneSpec {
-        phone_id: phone_id.to_string(),
-        server_id: "bench-server".into(),
-        phone_model_name: PHONE_MODEL.into(),
-        image_id: image.map(|i| i.image_id.clone()).unwrap_or_default(),
-        imei: cph_service::servers::new_imei(),
-        phone_ip: cph_service::servers::phone_ip(slot as i64),
-        properties: BTreeMap::new(),
-        profile: cph_runtime::PhoneProfile {
-            product_name: "cloudphone".into(),
-            model: PHONE_MODEL.into(),
-            device: "cloudphone".into(),
-            brand: "cph".into(),
-            manufacturer: "cph".into(),
-            width: 720,
-            height: 1280,
-            density: model.and_then(|m| u32::try_from(m.dpi).ok()).unwrap_or(320),
-            android_version: image.map(|i| i.android_version.clone()).unwrap_or_default(),
-            sdk: image.map(|i| i.sdk).unwrap_or(0),
-            image_name: image.map(|i| i.image_name.clone()).unwrap_or_default(),
-            os_name: image.map(|i| i.os_name.clone()).unwrap_or_default(),
-            default_properties: BTreeMap::new(),
-        },
-        adb_keys: Vec::new(),
-    }
-}
 
 /// Creates `n` running phones; returns their endpoints. Fails unless every one is up.
 async fn create_phones(agent: &VirtualHostAgent, n: usize) -> anyhow::Result<Vec<SocketAddr>> {
@@ -583,21 +287,7 @@ async fn create_phones(agent: &VirtualHostAgent, n: usize) -> anyhow::Result<Vec
     let mut addrs = Vec::with_capacity(n);
     for slot in 0..n {
         let spec = phone_spec(&catalog, &cph_domain::ids::hex_id(), slot);
-        let id = spec.phone_id.clone();
-        let r = agent
-            .execute(CommandEnvelope {
-                command_id: format!("create-{id}"),
-                command: AgentCommand::CreatePhone { spec },
-            })
-            .await;
-        if let CommandResult::Failed { code, message } = r {
-            anyhow::bail!("creating phone {id} failed: {code} {message}");
-        }
-        addrs.push(
-            agent
-                .adb_endpoint(&id)
-                .with_context(|| format!("phone {id} runs without an ADB endpoint"))?,
-        );
+        addrs.push(create_phone(agent, spec).await?);
     }
     Ok(addrs)
 }
@@ -801,11 +491,11 @@ impl ClientKey {
             KeyType::Rsa => keygen.args(["-t", "rsa", "-b", "3072"]),
         };
         keygen.arg("-f").arg(&path);
-        run_tool(keygen, "ssh-keygen", SHORT_TIMEOUT).await?;
+        run_tool(&mut keygen, "ssh-keygen", SHORT_TIMEOUT).await?;
         let mut show = tokio::process::Command::new(&args.ssh_keygen);
         show.args(["-l", "-E", "sha256", "-f"])
             .arg(path.with_extension("pub"));
-        let out = run_tool(show, "ssh-keygen -l", SHORT_TIMEOUT).await?;
+        let out = run_tool(&mut show, "ssh-keygen -l", SHORT_TIMEOUT).await?;
         let text = String::from_utf8_lossy(&out);
         let fingerprint = parse_fingerprint(&text)
             .with_context(|| format!("ssh-keygen -l printed {:?}", text.trim()))?;
@@ -942,136 +632,6 @@ impl SshClient {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The stock adb client
-// ---------------------------------------------------------------------------------------------
-
-/// The stock `adb` client with its own server port, home directory and vendor key, so it never
-/// touches the user's adb server or keys. Dropping it kills its server.
-struct StockAdb {
-    bin: PathBuf,
-    home: PathBuf,
-    port: u16,
-    key: PathBuf,
-    timeout: Duration,
-}
-
-impl StockAdb {
-    fn new(bin: &Path, home: PathBuf, key_pem: &str, timeout: Duration) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
-        let key = home.join("vendor.adb_key");
-        write_private(&key, key_pem.as_bytes())?;
-        Ok(StockAdb {
-            bin: bin.to_path_buf(),
-            home,
-            port: free_port()?,
-            key,
-            timeout,
-        })
-    }
-
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut c = tokio::process::Command::new(&self.bin);
-        c.args(args)
-            .env_clear()
-            .env("HOME", &self.home)
-            .env("PATH", "/usr/bin:/bin")
-            .env("ANDROID_ADB_SERVER_PORT", self.port.to_string())
-            .env("ADB_VENDOR_KEYS", &self.key)
-            // No probing of emulator ports on this host.
-            .env("ADB_LOCAL_TRANSPORT_MAX_PORT", "5553");
-        c
-    }
-
-    /// Runs adb to a successful exit within its timeout. Returns stdout + stderr.
-    async fn run(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = tokio::time::timeout(
-            self.timeout,
-            self.command(args)
-                .stdin(Stdio::null())
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .with_context(|| format!("adb {args:?} timed out"))?
-        .with_context(|| format!("running adb {args:?}"))?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        anyhow::ensure!(
-            out.status.success(),
-            "adb {args:?} failed ({}): {}",
-            out.status,
-            text.trim()
-        );
-        Ok(text)
-    }
-
-    /// Connects to `serial` and waits until adb reports it as `device`.
-    async fn connect(&self, serial: &str) -> anyhow::Result<()> {
-        self.run(&["start-server"]).await?;
-        let said = self.run(&["connect", serial]).await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let state = self
-                .run(&["-s", serial, "get-state"])
-                .await
-                .unwrap_or_default();
-            if state.trim() == "device" {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{serial} is not a device after 30 s (connect said {:?}, state {:?})",
-                said.trim(),
-                state.trim()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// The pid of this client's server (`adb -L tcp:<port> fork-server server …`).
-    fn server_pid(&self) -> Option<String> {
-        let want = format!("tcp:{}", self.port);
-        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-            let pid = e.file_name().into_string().ok()?;
-            if !pid.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let has = |w: &str| args.contains(&w.as_bytes());
-            (has("fork-server") && has(&want)).then_some(pid)
-        })
-    }
-}
-
-impl Drop for StockAdb {
-    fn drop(&mut self) {
-        let child = std::process::Command::new(&self.bin)
-            .arg("kill-server")
-            .env_clear()
-            .env("HOME", &self.home)
-            .env("ANDROID_ADB_SERVER_PORT", self.port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        if let Ok(mut child) = child {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if matches!(child.try_wait(), Ok(None)) {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // 1. Push through the tunnel
 // ---------------------------------------------------------------------------------------------
 
@@ -1108,7 +668,7 @@ struct Route {
 
 impl Route {
     fn median(&self, f: impl Fn(&Step) -> f64) -> f64 {
-        median(&self.steps.iter().map(f).collect::<Vec<_>>())
+        median_by(&self.steps, f)
     }
 }
 
@@ -1143,17 +703,18 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
         free >= need,
         "{} needs {} free (the file and its copy on the phone), {} is",
         base.display(),
-        human(need),
-        human(free)
+        human_whole(need),
+        human_whole(free)
     );
     let tmp = temp_dir(base, "tunnel-push")?;
     let bytes = args.size;
     let gib = bytes as f64 / GIB as f64;
     let src = tmp.path().join("src.bin");
-    eprintln!("[push] writing {} of random data…", human(bytes));
+    eprintln!("[push] writing {} of random data…", human_whole(bytes));
     let src_hash = {
         let src = src.clone();
-        hex::encode(tokio::task::spawn_blocking(move || write_random(&src, bytes)).await??)
+        let seed = files::seed();
+        hex::encode(tokio::task::spawn_blocking(move || write_random(&src, bytes, seed)).await??)
     };
     let src_arg = src.to_string_lossy().into_owned();
 
@@ -1331,7 +892,7 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
             rows.push(Row {
                 name: format!(
                     "adb push {} via {} (median of {})",
-                    human(bytes),
+                    human_whole(bytes),
                     r.label,
                     args.rounds
                 ),
@@ -1569,21 +1130,6 @@ async fn wait_for(timeout: Duration, mut ok: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// The resident set of process `pid` in KiB (0 when unreadable).
-fn rss_of_kib(pid: Option<&str>) -> u64 {
-    pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                l.strip_prefix("VmRSS:")?
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
-}
-
 async fn bench_tunnels(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde_json::Value)> {
     let step_timeout = Duration::from_secs(args.step_timeout_secs);
     let hold_max = (step_timeout * 4).as_secs().to_string();
@@ -1711,7 +1257,7 @@ async fn bench_tunnels(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, se
     let phones_after = rss_of_kib(phones.pid().as_deref());
     let open_tunnels = gw.tunnels();
     let open_sessions = gw.sessions();
-    let threads = status_kib("Threads").unwrap_or(0);
+    let threads = status_kib("self", "Threads").unwrap_or(0);
     eprintln!(
         "[tunnels] {n} ADB handshakes through {clients} ssh clients done in {open_secs:.1}s; gateway: {open_sessions} sessions, {open_tunnels} tunnels; RSS {:.1} MB; {threads} threads",
         mb(rss_tunnels as f64 * 1024.0)
@@ -1814,7 +1360,6 @@ async fn bench_tunnels(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, se
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     fn policy() -> BenchPolicy {
         BenchPolicy {
@@ -1830,25 +1375,6 @@ mod tests {
             blob: Vec::new(),
             fingerprint: fingerprint.into(),
         }
-    }
-
-    #[test]
-    fn sizes_parse_in_binary_units() {
-        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
-        assert_eq!(parse_size("1g"), Ok(1 << 30));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("0MiB").is_err());
-        assert!(parse_size("1PiB").is_err());
-        assert!(parse_size("GiB").is_err());
-        assert!(parse_size("99999999999999GiB").is_err());
-    }
-
-    #[test]
-    fn median_of_even_and_odd_counts() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert_eq!(median(&[]), 0.0);
     }
 
     #[test]
@@ -1960,17 +1486,5 @@ mod tests {
         assert_eq!(AuditCounts::get(&c.tunnels_closed), 1);
         assert_eq!(AuditCounts::get(&c.bytes_up), 10);
         assert_eq!(AuditCounts::get(&c.bytes_down), 3);
-    }
-
-    #[test]
-    fn random_file_hash_matches_a_reread() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("r.bin");
-        let h = write_random(&p, (1 << 20) + 13).unwrap();
-        let mut f = std::fs::File::open(&p).unwrap();
-        let mut all = Vec::new();
-        f.read_to_end(&mut all).unwrap();
-        assert_eq!(all.len(), (1 << 20) + 13);
-        assert_eq!(<[u8; 32]>::from(Sha256::digest(&all)), h);
     }
 }
