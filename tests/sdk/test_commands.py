@@ -474,9 +474,14 @@ def test_export_to_a_bucket_that_does_not_exist_fails(client, server, running):
     assert all("mybucket" in j.error_msg for j in jobs)
 
 
-def test_import_of_a_missing_object_fails(client, running):
-    r = import_data(client, [restore_info(running[0]), restore_info(running[1])])
-    assert_jobs_fail_with(client, r, running[:2], "CPS.0104")
+def test_import_of_an_object_no_export_wrote_is_refused(client, running):
+    # The only export to this path so far failed (the bucket does not exist): nothing is
+    # registered, so the request is refused as a whole and no phone gets a job.
+    r = export_data(client, [storage_info(running[0])])
+    assert_jobs_fail_with(client, r, running[:1], "CPS.0103")
+    infos = [restore_info(running[0]), restore_info(running[1])]
+    e = expect_rejected(client, lambda: import_data(client, infos), 400, "CPS.0172")
+    assert "object_path is unregistered" in e.error_msg
 
 
 def test_export_of_data_misc_with_system(client, running):
@@ -556,8 +561,9 @@ def test_other_project_cannot_command_our_phones(client, other_client, server, r
     assert s.jobs[0].error_code == "CPS.0004" and not s.jobs[0].job_id
     e = export_data(other_client, [storage_info(running[0])])
     assert_job_item_failed(e.jobs[0], "phone_id", running[0], "CPS.0004")
-    i = import_data(other_client, [restore_info(running[0])])
-    assert_job_item_failed(i.jobs[0], "phone_id", running[0], "CPS.0004")
+    # The other project has registered no export, so its import is refused before any phone
+    # is looked at.
+    expect_rejected(other_client, lambda: import_data(other_client, [restore_info(running[0])]), 400, "CPS.0172")
 
 
 def test_other_project_cannot_see_our_command_jobs(client, other_client, running):

@@ -10,7 +10,7 @@ import tarfile
 import pytest
 
 from adb_tools import ADB, APK, APK_PACKAGE, wait_endpoint
-from cph_sdk import wait_jobs, wait_jobs_succeeded
+from cph_sdk import ListJobsRequest, expect_error, wait_jobs, wait_jobs_succeeded
 from test_adb import adb, android11, keypair, server, sh  # noqa: F401  (fixtures)
 from test_commands import install_apk, push_file
 from test_object_storage import bucket_name, s3_client
@@ -128,6 +128,68 @@ def test_objects_of_another_account_read_as_missing(cph, client, connected):
     assert j.status == -1 and j.error_code == "CPS.0104"
 
 
+def export(client, pid, bucket, key, include):
+    from huaweicloudsdkcph.v1 import (
+        BatchExportCloudPhoneDataRequest,
+        BatchExportCloudPhoneDataRequestBody,
+        StorageInfo,
+    )
+
+    info = StorageInfo(phone_id=pid, include_files=include, bucket_name=bucket, object_path=key)
+    body = BatchExportCloudPhoneDataRequestBody(storage_infos=[info])
+    return client.batch_export_cloud_phone_data(BatchExportCloudPhoneDataRequest(body=body))
+
+
+def restore(client, items):
+    from huaweicloudsdkcph.v1 import (
+        BatchImportCloudPhoneDataRequest,
+        BatchImportCloudPhoneDataRequestBody,
+        RestoreInfo,
+    )
+
+    infos = [RestoreInfo(phone_id=pid, bucket_name=b, object_path=key) for pid, b, key in items]
+    body = BatchImportCloudPhoneDataRequestBody(restore_infos=infos)
+    return client.batch_import_cloud_phone_data(BatchImportCloudPhoneDataRequest(body=body))
+
+
+def test_only_objects_an_export_wrote_can_be_imported(cph, client, bucket, connected, adb):
+    s3, b = bucket
+    (pid, serial), (other_pid, other_serial) = connected[4], connected[3]
+    marker = "/data/local/tmp/registered/marker.txt"
+    sh(adb, serial, f"mkdir -p /data/local/tmp/registered && echo exported > {marker}")
+    r = export(client, pid, b, "registered/phone.tar", ["/data/local/tmp/registered"])
+    wait_jobs_succeeded(client, r.request_id, timeout=60)
+    sh(adb, serial, f"echo changed > {marker}")
+    # A tar put into the bucket by hand, never written by an export, is refused ...
+    s3.put_object(Bucket=b, Key="handmade/phone.tar", Body=tar_of({"data/local/tmp/handmade.txt": b"x"}))
+    # ... as is an exported path asked for in another bucket, or an exported path next to an
+    # unregistered one: the request is refused as a whole and no phone gets a job.
+    other_bucket = bucket_name()
+    s3.create_bucket(Bucket=other_bucket, CreateBucketConfiguration={"LocationConstraint": cph.region})
+    exported = s3.get_object(Bucket=b, Key="registered/phone.tar")["Body"].read()
+    s3.put_object(Bucket=other_bucket, Key="registered/phone.tar", Body=exported)
+    for items in (
+        [(pid, b, "handmade/phone.tar")],
+        [(pid, other_bucket, "registered/phone.tar")],
+        [(pid, b, "registered/phone.tar"), (other_pid, b, "handmade/phone.tar")],
+    ):
+        e = expect_error(lambda: restore(client, items), 400, "CPS.0172")
+        assert "object_path is unregistered" in e.error_msg
+        expect_error(lambda: client.list_jobs(ListJobsRequest(request_id=e.request_id)), 404, "CPS.0050")
+    assert sh(adb, serial, f"cat {marker}").stdout.strip() == "changed"
+    assert sh(adb, serial, "ls /data/local/tmp/handmade.txt").returncode != 0
+    assert sh(adb, other_serial, "ls /data/local/tmp/handmade.txt").returncode != 0
+    # The registered object restores.
+    r = restore(client, [(pid, b, "registered/phone.tar")])
+    wait_jobs_succeeded(client, r.request_id, timeout=60)
+    assert sh(adb, serial, f"cat {marker}").stdout.strip() == "exported"
+    # A registered object that was deleted since fails in its job, as a missing object.
+    s3.delete_object(Bucket=b, Key="registered/phone.tar")
+    r = restore(client, [(pid, b, "registered/phone.tar")])
+    (j,) = wait_jobs(client, r.request_id)
+    assert j.status == -1 and j.error_code == "CPS.0104", j
+
+
 def test_export_reset_import_gives_back_byte_identical_files(client, bucket, connected, adb, tmp_path):
     from huaweicloudsdkcph.v1 import (
         BatchExportCloudPhoneDataRequest,
@@ -189,8 +251,12 @@ def test_an_import_outside_data_and_cache_is_refused(client, bucket, connected, 
     )
 
     s3, b = bucket
-    s3.put_object(Bucket=b, Key="backups/bad.tar", Body=tar_of({"data/ok.txt": b"ok", "system/evil": b"x"}))
     pid, serial = connected[6]
+    # Only exported objects can be restored: export first, then replace the archive with one
+    # that reaches outside /data and /cache.
+    r = export(client, pid, b, "backups/bad.tar", ["/data/local/tmp"])
+    wait_jobs_succeeded(client, r.request_id, timeout=60)
+    s3.put_object(Bucket=b, Key="backups/bad.tar", Body=tar_of({"data/ok.txt": b"ok", "system/evil": b"x"}))
     body = BatchImportCloudPhoneDataRequestBody(
         restore_infos=[RestoreInfo(phone_id=pid, bucket_name=b, object_path="backups/bad.tar")]
     )

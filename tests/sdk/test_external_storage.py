@@ -6,6 +6,10 @@ boto3 and that server's own credentials. The server under test is configured wit
 PushFile, InstallApk, BatchExportCloudPhoneData and BatchImportCloudPhoneData then run through
 the official SDK against it, and the phones are checked with stock adb.
 
+The external server logs every S3 request it serves (method, host, path, status), so tests
+see how the server under test reached it: virtual-hosted style on `<bucket>.localhost`, one GET
+of an object for all the phones of a server, signatures refused for wrong credentials.
+
 In this module the fixtures `cph`, `client` and `offer` are those of the server under test, so
 the phone fixtures of test_adb and test_data_ops buy and connect phones there.
 """
@@ -16,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -23,7 +28,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 
 import conftest
 from adb_tools import ADB, APK, APK_PACKAGE, wait_endpoint
@@ -42,6 +49,13 @@ pytestmark = [
 # A secret that only the configuration of the unreachable endpoint holds: it must never show in
 # a job or in the server's log.
 UNREACHABLE_SECRET = "unreachable-" + secrets.token_hex(16)
+# A wrong secret key configured for a bucket of the external endpoint, and an access key that
+# endpoint does not know.
+WRONG_SECRET = "wrong-" + secrets.token_hex(16)
+UNKNOWN_ACCESS_KEY = "AKNOSUCHKEY" + secrets.token_hex(6).upper()
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ACCESS = re.compile(r"method=(\S+) host=(\S+) path=(\S+) status=(\d+)")
 
 
 def closed_port() -> int:
@@ -56,15 +70,34 @@ class External:
     created by its bootstrap administrator."""
 
     def __init__(self, base: Path):
-        self.server = CphServer(base / "data", None)
+        # Its S3 endpoint logs every request (method, host, path, status) and serves
+        # virtual-hosted requests under `localhost` (`<bucket>.localhost:PORT`).
+        env = {"CPH_LOG": "info,cph_s3::access=debug", "CPH_S3_DOMAIN": "localhost"}
+        self.server = CphServer(base / "data", None, env=env)
         self.server.data_dir.mkdir(parents=True)
         self.server.start()
         conftest._RUNNING.append(self.server)
+        self.port = int(self.server.s3_endpoint.rsplit(":", 1)[1])
         self.s3 = s3_client(self.server, self.server.ak, self.server.sk)
         self.named = self.bucket()  # configured by name, every account
         self.listed = self.bucket()  # configured by name, the administrator's account listed
         self.unlisted = self.bucket()  # configured by name, another account only
         self.fallback = self.bucket()  # not configured: reached through the default endpoint
+        self.wrong_secret = self.bucket()  # configured with a wrong secret key
+        self.unknown_key = self.bucket()  # configured with an access key the endpoint does not know
+        self.vhost = self.bucket()  # configured on http://localhost:PORT, virtual-hosted style
+
+    def access_log(self) -> list[tuple[str, str, str, int]]:
+        """The S3 requests the endpoint served: (method, host, path, status)."""
+        out = []
+        for line in self.server.log_path.read_text(errors="replace").splitlines():
+            line = ANSI.sub("", line)
+            if "cph_s3::access" in line and (m := ACCESS.search(line)):
+                out.append((m.group(1), m.group(2), m.group(3), int(m.group(4))))
+        return out
+
+    def gets(self, path: str) -> list[tuple[str, str, str, int]]:
+        return [e for e in self.access_log() if e[0] == "GET" and e[2] == path]
 
     def bucket(self) -> str:
         b = bucket_name()
@@ -100,6 +133,9 @@ def config_toml(ext: External, admin_domain: str, unreachable: str) -> str:
             entry(s.s3_endpoint, ext.named, ["*"]),
             entry(s.s3_endpoint, ext.listed, [admin_domain, "0" * 32]),
             entry(s.s3_endpoint, ext.unlisted, ["f" * 32]),
+            entry(s.s3_endpoint, ext.wrong_secret, ["*"], sk=WRONG_SECRET),
+            entry(s.s3_endpoint, ext.unknown_key, ["*"], ak=UNKNOWN_ACCESS_KEY),
+            entry(f"http://localhost:{ext.port}", ext.vhost, ["*"], extra="virtual_hosted = true\n"),
             entry(
                 unreachable,
                 "unreachable-bucket",
@@ -348,3 +384,85 @@ def test_an_unreachable_endpoint_fails_the_job_naming_its_host_only(client, cph,
     for text in (j.error_msg, j.execute_msg or "", k.error_msg, k.execute_msg or "", log):
         for secret in (UNREACHABLE_SECRET, external.server.sk):
             assert secret not in text
+
+
+@pytest.mark.parametrize("which", ["wrong_secret", "unknown_key"])
+def test_an_endpoint_that_refuses_the_credentials_fails_the_job_naming_it(client, cph, external, connected, which):
+    bucket = getattr(external, which)
+    external.s3.put_object(Bucket=bucket, Key="x.tar", Body=tar_of({"data/local/tmp/refused.txt": b"no"}))
+    host = f"127.0.0.1:{external.port}"
+    pid, _ = connected[6]
+    r = push_file(client, f"obs://{bucket}/x.tar", phone_ids=[pid])
+    (j,) = wait_jobs(client, r.request_id, timeout=60)
+    assert j.status == -1 and j.error_code == "CPS.0003", j
+    assert host in j.error_msg and "refused the configured credentials" in j.error_msg, j.error_msg
+    assert f"obs://{bucket}/x.tar" in j.error_msg, j.error_msg
+    r = export_to(client, pid, bucket, "refused.tar", ["/data/local/tmp"])
+    (k,) = wait_jobs(client, r.request_id, timeout=60)
+    assert k.status == -1 and k.error_code == "CPS.0103", k
+    assert host in k.error_msg and "refused the configured credentials" in k.error_msg, k.error_msg
+    assert "refused.tar" not in [o["Key"] for o in external.s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    # The endpoint refused the signatures; no secret shows in a job or in the server's log.
+    statuses = {e[3] for e in external.access_log() if e[2].startswith(f"/{bucket}")}
+    assert 403 in statuses, statuses
+    log = cph.log_path.read_text(errors="replace")
+    for text in (j.error_msg, j.execute_msg or "", k.error_msg, k.execute_msg or "", log):
+        for secret in (WRONG_SECRET, external.server.sk):
+            assert secret not in text
+
+
+@pytest.fixture
+def localhost_names(monkeypatch):
+    """Names under `localhost` are loopback (RFC 6761); the system resolver may not know
+    `<bucket>.localhost`, so this process resolves them itself."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".localhost"):
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_virtual_hosted_endpoint_serves_push_file(client, external, connected, adb, localhost_names):  # noqa: F811
+    s = external.server
+    vs3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://localhost:{external.port}",
+        aws_access_key_id=s.ak,
+        aws_secret_access_key=s.sk,
+        region_name=s.region,
+        config=Config(s3={"addressing_style": "virtual"}, retries={"max_attempts": 1}),
+    )
+    key = f"vh/{unique('bundle')}.tar"
+    vs3.put_object(Bucket=external.vhost, Key=key, Body=tar_of({"data/local/tmp/vh/v.txt": b"virtual"}))
+    vhost = f"{external.vhost}.localhost:{external.port}"
+    # boto3 wrote it virtual-hosted style: the bucket in the host, the key alone in the path.
+    assert ("PUT", vhost, f"/{key}", 200) in external.access_log()
+    pid, serial = connected[2]
+    r = push_file(client, f"obs://{external.vhost}/{key}", phone_ids=[pid])
+    wait_jobs_succeeded(client, r.request_id, timeout=120)
+    assert sh(adb, serial, "cat /data/local/tmp/vh/v.txt").stdout == "virtual"
+    # The server under test read it virtual-hosted style as well, never path style.
+    assert ("GET", vhost, f"/{key}", 200) in external.access_log()
+    assert not external.gets(f"/{external.vhost}/{key}")
+
+
+def test_an_object_is_fetched_once_for_all_phones_of_a_server(client, external, server, connected, adb):  # noqa: F811
+    sid, _ = server
+    assert len(connected) >= 3
+    key = f"fanout/{unique('tar')}.tar"
+    payload = os.urandom(4 * 1024 * 1024 + 3)
+    external.s3.put_object(Bucket=external.named, Key=key, Body=tar_of({"data/local/tmp/fanout/p.bin": payload}))
+    path = f"/{external.named}/{key}"
+    assert external.gets(path) == []
+    r = push_file(client, f"obs://{external.named}/{key}", server_ids=[sid])
+    jobs = wait_jobs_succeeded(client, r.request_id, timeout=180)
+    assert len(jobs) == len(connected)
+    for _, serial in connected:
+        md5 = sh(adb, serial, "md5sum /data/local/tmp/fanout/p.bin").stdout.split()[0]
+        assert md5 == hashlib.md5(payload).hexdigest()
+    # One GET of the object served every phone of the server.
+    gets = external.gets(path)
+    assert [g[3] for g in gets] == [200], gets

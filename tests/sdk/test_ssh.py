@@ -6,10 +6,12 @@ the audit trail of all of it."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -312,3 +314,102 @@ def test_rotating_the_key_pair_closes_old_sessions_and_admits_the_new_key(client
         a2.close()
         new.close()
     audit_until(cph, sid, lambda ev: any(e["kind"] == "ssh_session_closed" and e["detail"] == "revoked" for e in ev))
+
+
+# ---------------------------------------------------------------------------------------------
+# Ed25519 key pairs (keypair_algorithm = ed25519), on a server of their own: they open the SSH
+# gateway; the phones' ADB endpoints accept only RSA 2048 keys (Android's key format), so adb
+# through the tunnel stays unauthorized.
+
+A_CNXN, A_AUTH = 0x4E584E43, 0x48545541
+
+
+def adb_packet(command: int, arg0: int, arg1: int, payload: bytes) -> bytes:
+    return (
+        struct.pack("<6I", command, arg0, arg1, len(payload), sum(payload) & 0xFFFFFFFF, command ^ 0xFFFFFFFF)
+        + payload
+    )
+
+
+def read_adb_packet(sock: socket.socket) -> tuple[int, int, bytes]:
+    def exactly(n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            assert chunk, "the connection closed"
+            buf += chunk
+        return buf
+
+    command, arg0, _, length, _, magic = struct.unpack("<6I", exactly(24))
+    assert magic == command ^ 0xFFFFFFFF
+    return command, arg0, exactly(length)
+
+
+@pytest.fixture(scope="module")
+def ed25519_cph():
+    from conftest import BACKEND, KEEP, CphServer, create_database, drop_database
+
+    base = Path(tempfile.mkdtemp(prefix="cph-ed25519-"))
+    db_name = db_url = None
+    if BACKEND == "postgres":
+        db_name, db_url = create_database()
+    srv = CphServer(base / "data", db_url, env={"CPH_KEYPAIR_ALGORITHM": "ed25519"})
+    srv.data_dir.mkdir()
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+        if not KEEP:
+            if db_name:
+                drop_database(db_name)
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def test_ed25519_key_pairs_open_the_gateway_but_not_adb(ed25519_cph, keydir):
+    from cph_sdk import load_offer, make_client
+
+    srv = ed25519_cph
+    client = make_client(srv.endpoint, srv.ak, srv.sk, srv.project_id)
+    kp = new_keypair(srv, keydir)
+    ecs = ecs_client(srv.endpoint, srv.ak, srv.sk, srv.project_id)
+    from huaweicloudsdkecs.v2 import NovaShowKeypairRequest
+
+    shown = ecs.nova_show_keypair(NovaShowKeypairRequest(keypair_name=kp.name)).keypair
+    # The private key is OpenSSH's own format, which ssh-keygen reads back to the same public key.
+    assert kp.pem.startswith("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    assert kp.pem.endswith("-----END OPENSSH PRIVATE KEY-----\n")
+    assert shown.public_key.startswith("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5")
+    r = subprocess.run(
+        ["ssh-keygen", "-y", "-P", "", "-f", str(kp.path)], capture_output=True, text=True, timeout=30
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == shown.public_key.strip()
+    blob = base64.b64decode(shown.public_key.split()[1])
+    md5 = hashlib.md5(blob).hexdigest()
+    assert shown.fingerprint == ":".join(md5[i : i + 2] for i in range(0, 32, 2))
+
+    offer = load_offer(client)
+    sid = buy_running_servers(client, srv, 1, offer, keypair_name=kp.name)[0]
+    p = sorted(server_phones(client, sid), key=lambda p: p.phone_id)[0]
+    info = ssh_info(client, p.phone_id)
+    t = Tunnel(kp.path, info, f"{info.phone_ip}:{info.listen_port}")
+    stranger = StockAdb(None)  # adb keys are RSA: its own freshly generated ~/.android/adbkey
+    try:
+        assert t.wait_up(), t.proc.stderr.read() if t.proc.poll() is not None else "tunnel not up"
+        # The phone's ADB daemon answers through the tunnel, with an AUTH challenge.
+        with socket.create_connection(("127.0.0.1", t.local), timeout=10) as s:
+            s.settimeout(10)
+            s.sendall(adb_packet(A_CNXN, 0x01000001, 256 * 1024, b"host::\0"))
+            command, arg0, token = read_adb_packet(s)
+            assert (command, arg0, len(token)) == (A_AUTH, 1, 20)
+        # Stock adb through the tunnel is left unauthorized: no RSA key the phone accepts.
+        serial = f"127.0.0.1:{t.local}"
+        stranger.connect(serial)
+        assert stranger.wait_state(serial, "unauthorized", timeout=15) == "unauthorized"
+        r = stranger.run("-s", serial, "shell", "echo hi")
+        assert r.returncode != 0 and "unauthorized" in r.stderr
+    finally:
+        stranger.close()
+        t.close()
+    audit_until(srv, sid, lambda ev: any(e["kind"] == "ssh_login" and e["accepted"] for e in ev))

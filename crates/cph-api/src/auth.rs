@@ -159,7 +159,8 @@ pub async fn authenticate_user(
         };
         let skew = chrono::Duration::from_std(st.service.config().max_clock_skew)
             .unwrap_or(chrono::Duration::minutes(15));
-        cph_auth::verify(&sreq, &key.secret_key, st.clock.now(), skew).map_err(map_auth_error)?;
+        cph_auth::verify(&sreq, key.secret_key.expose(), st.clock.now(), skew)
+            .map_err(map_auth_error)?;
         Ok((user, None))
     } else if let Some(token) = header("x-auth-token") {
         let (user, token_project) = st.service.user_for_token(&token).await?;

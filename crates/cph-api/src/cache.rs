@@ -3,8 +3,9 @@
 //! An entry is the serialised `phones` array and `count` of one query of one project, stored
 //! with the store's data version read before the query and confirmed unchanged after it
 //! (`Store::data_version`), and served only while that version is still current. Any commit
-//! changes the version, so an entry never outlives the data it shows. Stores whose data other
-//! processes write (PostgreSQL) report no version, and nothing is cached for them.
+//! changes the version, so an entry never outlives the data it shows. On PostgreSQL other
+//! replicas' commits change it when their notification arrives; while the store reports no
+//! version (a commit under way, or the PostgreSQL listener disconnected) nothing is cached.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -21,10 +21,17 @@
 //! - Addressing is path style (`host/bucket/key`) or virtual-hosted style
 //!   (`bucket.host/key`); plain HTTP and HTTPS (rustls with the `ring` provider, the Mozilla
 //!   root set plus an optional PEM file of extra CAs).
+//! - Host names resolve through the system resolver, except `localhost` and the names under
+//!   it, which are the loopback addresses (RFC 6761), so a virtual-hosted endpoint on
+//!   `localhost` works wherever the system resolver does not know `<bucket>.localhost`.
 //! - A failed multipart upload is aborted (best effort); parts are not retried, since the
 //!   body is a stream that cannot be read twice.
 
+use std::future::Future;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,6 +41,7 @@ use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -44,6 +52,47 @@ use crate::body::{BodyReader, Pumped, ReqBody, chain, pump, read_small};
 use crate::config::{ClientConfig, MAX_PARTS, MIN_PART_SIZE, Secret};
 use crate::error::{ConfigError, S3Error};
 use crate::sigv4;
+
+/// The system resolver, except that `localhost` and the names under it are the loopback
+/// addresses (RFC 6761, section 6.3).
+#[derive(Clone)]
+struct Resolver(GaiResolver);
+
+impl Resolver {
+    fn new() -> Self {
+        Self(GaiResolver::new())
+    }
+
+    fn is_localhost(host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        host == "localhost" || host.ends_with(".localhost")
+    }
+}
+
+impl tower_service::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        if Self::is_localhost(name.as_str()) {
+            let loopback = vec![
+                SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
+            ];
+            return Box::pin(std::future::ready(Ok(loopback.into_iter())));
+        }
+        let mut gai = self.0.clone();
+        Box::pin(async move {
+            let addrs = tower_service::Service::call(&mut gai, name).await?;
+            Ok(addrs.collect::<Vec<_>>().into_iter())
+        })
+    }
+}
 
 /// Largest error document or XML result read.
 const MAX_XML_RESPONSE: usize = 1 << 20;
@@ -160,7 +209,7 @@ impl<'a> Call<'a> {
 /// A client of one S3-compatible endpoint. Cheap to clone (the connection pool is shared).
 #[derive(Clone)]
 pub struct S3Client {
-    http: Client<HttpsConnector<HttpConnector>, ReqBody>,
+    http: Client<HttpsConnector<HttpConnector<Resolver>>, ReqBody>,
     endpoint: Endpoint,
     virtual_hosted: bool,
     region: String,
@@ -235,7 +284,7 @@ impl S3Client {
         .map_err(|e| ConfigError(format!("TLS: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-        let mut connector = HttpConnector::new();
+        let mut connector = HttpConnector::new_with_resolver(Resolver::new());
         connector.enforce_http(false);
         connector.set_connect_timeout(Some(config.connect_timeout));
         connector.set_nodelay(true);
@@ -938,6 +987,22 @@ pub(crate) fn bounded(mut s: String, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn names_under_localhost_are_loopback() {
+        use tower_service::Service;
+        let mut r = Resolver::new();
+        for host in ["localhost", "bucket.localhost", "A.B.LocalHost."] {
+            let name: Name = host.parse().unwrap();
+            let addrs: Vec<SocketAddr> = r.call(name).await.unwrap().collect();
+            assert!(
+                !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()),
+                "{host}"
+            );
+        }
+        assert!(!Resolver::is_localhost("notlocalhost"));
+        assert!(!Resolver::is_localhost("localhost.example.com"));
+    }
 
     fn client(endpoint: &str, virtual_hosted: bool) -> S3Client {
         let mut c = ClientConfig::new(endpoint, "AK", Secret::new("SK"));

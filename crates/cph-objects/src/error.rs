@@ -86,8 +86,10 @@ pub enum ObjectsError {
     /// missing bucket, so the existence of others' buckets is not disclosed.
     #[error("the bucket is not available to this account")]
     NotPermitted,
-    /// The external endpoint refused the configured credentials.
-    #[error("the object storage endpoint {host} refused access ({code})")]
+    /// The external endpoint refused the configured credentials (or their access).
+    #[error(
+        "the object storage endpoint {host} refused the configured credentials ({code}); check the access key, secret key and permissions configured for it"
+    )]
     AccessDenied {
         /// The endpoint's host (and port).
         host: String,

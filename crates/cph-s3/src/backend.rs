@@ -15,7 +15,9 @@ use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use subtle::ConstantTimeEq;
 use tokio_util::io::ReaderStream;
 
-use crate::store::{self, ListRequest, MAX_LIST_KEYS, ObjectReader, ObjectStore, PutChecks};
+use crate::store::{
+    self, ListRequest, MAX_LIST_KEYS, ObjectReader, ObjectStore, PutChecks, UploadsRequest,
+};
 use crate::{Credentials, ObjError, ObjectAttrs, ObjectMeta};
 
 /// The authenticated caller, put into the request's extensions by [`Access`].
@@ -915,6 +917,73 @@ impl S3 for Backend {
                         part_number: Some(p.part_number),
                         size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
                         ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<dto::ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<dto::ListMultipartUploadsOutput>> {
+        let c = caller(&req)?;
+        let input = req.input;
+        let url = wants_url_encoding(input.encoding_type.as_ref())?;
+        let max = max_keys(input.max_uploads)?;
+        let list = UploadsRequest {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone(),
+            key_marker: input.key_marker.clone(),
+            upload_id_marker: input.upload_id_marker.clone(),
+            max_uploads: max,
+        };
+        let page = self
+            .store
+            .list_uploads_page(&c.project_id, &input.bucket, &list)
+            .await
+            .map_err(s3_err)?;
+        let enc = |s: String| if url { url_encode(&s) } else { s };
+        let owner = dto::Owner {
+            id: Some(c.project_id.clone()),
+            display_name: None,
+        };
+        Ok(S3Response::new(dto::ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: Some(enc(list.prefix)),
+            delimiter: input.delimiter.map(enc),
+            encoding_type: input.encoding_type,
+            key_marker: Some(enc(input.key_marker.unwrap_or_default())),
+            upload_id_marker: Some(input.upload_id_marker.unwrap_or_default()),
+            max_uploads: Some(i32::try_from(max).unwrap_or(1000)),
+            is_truncated: Some(page.is_truncated),
+            next_key_marker: page.next_key_marker.map(enc),
+            next_upload_id_marker: page.next_upload_id_marker,
+            uploads: Some(
+                page.uploads
+                    .into_iter()
+                    .map(|u| dto::MultipartUpload {
+                        key: Some(enc(u.key)),
+                        upload_id: Some(u.upload_id),
+                        initiated: Some(ts(u.initiated)),
+                        initiator: Some(dto::Initiator {
+                            id: Some(c.project_id.clone()),
+                            display_name: None,
+                        }),
+                        owner: Some(owner.clone()),
+                        storage_class: Some(dto::StorageClass::from_static(
+                            dto::StorageClass::STANDARD,
+                        )),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            common_prefixes: Some(
+                page.common_prefixes
+                    .into_iter()
+                    .map(|p| dto::CommonPrefix {
+                        prefix: Some(enc(p)),
                     })
                     .collect(),
             ),

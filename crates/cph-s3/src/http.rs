@@ -34,6 +34,8 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::backend::{Access, Auth, Backend};
+use crate::sigv2;
+use crate::vhost::VirtualHosts;
 use crate::{Credentials, ObjError, ObjectStore, S3Config};
 
 /// How long [`serve`] lets requests in flight finish after shutdown is requested.
@@ -48,29 +50,40 @@ const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 pub struct S3Server {
     store: ObjectStore,
     credentials: Arc<dyn Credentials>,
+    hosts: Option<Arc<VirtualHosts>>,
 }
 
 impl std::fmt::Debug for S3Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Server")
             .field("store", &self.store)
+            .field("hosts", &self.hosts)
             .finish_non_exhaustive()
     }
 }
 
 impl S3Server {
     /// Opens the store of `config` (creating its root) for the endpoint.
+    /// Fails on a `virtual_host_domain` that is not a DNS name.
     pub fn new(config: &S3Config, credentials: Arc<dyn Credentials>) -> Result<Self, ObjError> {
-        Ok(Self::with_store(
-            ObjectStore::with_config(config)?,
-            credentials,
-        ))
+        let hosts = match &config.virtual_host_domain {
+            Some(d) => Some(Arc::new(VirtualHosts::new(d)?)),
+            None => None,
+        };
+        let mut server = Self::with_store(ObjectStore::with_config(config)?, credentials);
+        server.hosts = hosts;
+        Ok(server)
     }
 
     /// Serves an already open store (share it with the control plane's jobs).
     #[must_use]
+    /// Requests are path style only.
     pub fn with_store(store: ObjectStore, credentials: Arc<dyn Credentials>) -> Self {
-        Self { store, credentials }
+        Self {
+            store,
+            credentials,
+            hosts: None,
+        }
     }
 
     /// The store, for reading and writing objects without HTTP.
@@ -79,8 +92,8 @@ impl S3Server {
         &self.store
     }
 
-    /// The HTTP surface. It answers every path (path-style addressing), so it needs its own
-    /// listener.
+    /// The HTTP surface. It answers every path (path-style addressing, and virtual-hosted
+    /// style under the configured domain), so it needs its own listener.
     pub fn router(&self) -> Router {
         let mut builder = S3ServiceBuilder::new(Backend {
             store: self.store.clone(),
@@ -91,6 +104,9 @@ impl S3Server {
         builder.set_access(Access {
             credentials: self.credentials.clone(),
         });
+        if let Some(hosts) = &self.hosts {
+            builder.set_host(VirtualHosts::clone(hosts));
+        }
         let mut limits = s3s::config::S3Config::default();
         limits.xml_max_body_size = XML_MAX_BODY;
         // Browser-form uploads (PostObject) are not offered; s3s would buffer their file part.
@@ -114,9 +130,13 @@ impl S3Server {
                 )
             },
         );
+        let gate = Arc::new(Gate {
+            credentials: self.credentials.clone(),
+            hosts: self.hosts.clone(),
+        });
         Router::new()
             .fallback_service(service)
-            .layer(middleware::from_fn(prepare))
+            .layer(middleware::from_fn_with_state(gate, prepare))
     }
 }
 
@@ -465,7 +485,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
     }
 }
 
-/// Adapts requests of real clients before signature verification:
+/// What [`prepare`] needs to check SigV2 signatures itself.
+struct Gate {
+    credentials: Arc<dyn Credentials>,
+    hosts: Option<Arc<VirtualHosts>>,
+}
+
+/// Adapts requests of real clients before signature verification, and logs each request
+/// (target `cph_s3::access`, level debug: method, host, path, status):
 ///
 /// - `HEAD /?apiversion` (and `HEAD /<bucket>?apiversion`), the OBS SDK's unauthenticated
 ///   signature negotiation, is answered `200` with no `x-obs-api` header, so the SDK signs the
@@ -474,10 +501,48 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
 ///   `x-amz-date` from `Date`; the SDK does not sign `x-amz-date`, so the canonical request is
 ///   unchanged;
 /// - a SigV2 header signature must carry a `Date` (or `x-amz-date`) within 15 minutes of the
-///   server's clock, which bounds the replay of a captured request.
-async fn prepare(mut req: Request, next: Next) -> Response {
+///   server's clock, which bounds the replay of a captured request;
+/// - a SigV2 signature (header or presigned URL) is verified here in constant time, and a
+///   mismatch is refused with `SignatureDoesNotMatch` ([`sigv2`]), so the plain comparison of
+///   `s3s` only ever sees signatures that match;
+/// - browser-form uploads (`POST` with `multipart/form-data`), which are not offered, are
+///   refused before `s3s` reads the form.
+async fn prepare(
+    axum::extract::State(gate): axum::extract::State<Arc<Gate>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().clone();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let path = req.uri().path().to_owned();
+    let resp = check(&gate, req, next).await;
+    tracing::debug!(
+        target: "cph_s3::access",
+        method = %method,
+        host = %host,
+        path = %path,
+        status = resp.status().as_u16(),
+        "S3 request"
+    );
+    resp
+}
+
+async fn check(gate: &Gate, mut req: Request, next: Next) -> Response {
     if req.method() == Method::HEAD && is_apiversion_probe(&req) {
         return StatusCode::OK.into_response();
+    }
+    if req.method() == Method::POST && is_form_upload(&req) {
+        return error_response(
+            req.method(),
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "Browser-based uploads (POST Object) are not supported; use PutObject.",
+        );
     }
     let auth = req
         .headers()
@@ -512,7 +577,77 @@ async fn prepare(mut req: Request, next: Next) -> Response {
             }
         }
     }
+    if let Some((claim, vh_bucket)) = sigv2_claim(gate, &req) {
+        // An unknown key is refused by `s3s` before it compares a signature.
+        if let Some(principal) = gate.credentials.lookup(&claim.access_key).await
+            && !claim.verify(&principal.secret_key)
+        {
+            // boto3 signs the path-style resource of a bucket as `/bucket/` but sends
+            // `/bucket`: a signature that verifies with the slash gets the slash in the path
+            // too, so `s3s` computes the same string-to-sign.
+            let with_slash = vh_bucket
+                .is_none()
+                .then(|| bucket_path_with_slash(req.uri()))
+                .flatten()
+                .filter(|uri| {
+                    sigv2::inspect(req.method(), uri, req.headers(), None)
+                        .is_some_and(|alt| alt.verify(&principal.secret_key))
+                });
+            match with_slash {
+                Some(uri) => *req.uri_mut() = uri,
+                None => {
+                    return error_response(
+                        req.method(),
+                        StatusCode::FORBIDDEN,
+                        "SignatureDoesNotMatch",
+                        sigv2::MISMATCH_MESSAGE,
+                    );
+                }
+            }
+        }
+    }
     next.run(req).await
+}
+
+/// The SigV2 signature `s3s` would compare for `req`, if any, and the bucket of a
+/// virtual-hosted request.
+fn sigv2_claim(gate: &Gate, req: &Request) -> Option<(sigv2::Claim, Option<String>)> {
+    // The bucket of a virtual-hosted request, found as `s3s` finds it (a `Host` that is not
+    // an IP address, through the same parser); a `Host` that is not text fails in `s3s`.
+    let vh_bucket = match (&gate.hosts, req.headers().get(header::HOST)) {
+        (Some(hosts), Some(h)) => {
+            let h = h.to_str().ok()?;
+            let is_ip = h.parse::<SocketAddr>().is_ok() || h.parse::<std::net::IpAddr>().is_ok();
+            if is_ip { None } else { hosts.bucket_of(h) }
+        }
+        _ => None,
+    };
+    let claim = sigv2::inspect(req.method(), req.uri(), req.headers(), vh_bucket.as_deref())?;
+    Some((claim, vh_bucket))
+}
+
+/// `/bucket` as `/bucket/` (with the query), for a path-style request on a bucket.
+fn bucket_path_with_slash(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
+    let bucket = uri.path().strip_prefix('/')?;
+    if bucket.is_empty() || bucket.contains('/') {
+        return None;
+    }
+    let with_slash = match uri.query() {
+        Some(q) => format!("/{bucket}/?{q}"),
+        None => format!("/{bucket}/"),
+    };
+    with_slash.parse().ok()
+}
+
+/// A `POST` whose body is an HTML form (`s3s` would parse it as a POST Object upload).
+fn is_form_upload(req: &Request) -> bool {
+    req.headers().get_all(header::CONTENT_TYPE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.trim_start()
+                .get(..19)
+                .is_some_and(|t| t.eq_ignore_ascii_case("multipart/form-data"))
+        })
+    })
 }
 
 fn is_apiversion_probe(req: &Request) -> bool {
@@ -626,6 +761,19 @@ mod tests {
         assert!(within_skew(now - Duration::from_secs(14 * 60), now));
         assert!(!within_skew(now + Duration::from_secs(16 * 60), now));
         assert!(!within_skew(now - Duration::from_secs(16 * 60), now));
+    }
+
+    #[test]
+    fn bucket_paths_get_a_trailing_slash() {
+        let with = |u: &str| bucket_path_with_slash(&u.parse().unwrap()).map(|u| u.to_string());
+        assert_eq!(with("/bkt").as_deref(), Some("/bkt/"));
+        assert_eq!(
+            with("/bkt?uploads&max-uploads=2").as_deref(),
+            Some("/bkt/?uploads&max-uploads=2")
+        );
+        assert_eq!(with("/"), None);
+        assert_eq!(with("/bkt/"), None);
+        assert_eq!(with("/bkt/key"), None);
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! on a bucket of another project answers `AccessDenied`. Bucket names are global.
 //!
 //! Signatures (SigV2 and SigV4, header and presigned forms, aws-chunked payloads) are
-//! verified by `s3s`; SigV4 signatures are compared in constant time there. This crate adds
+//! verified by `s3s`; SigV4 signatures are compared in constant time there, and SigV2
+//! signatures are verified in constant time here before `s3s` compares them. This crate adds
 //! what clients need around it: OBS SDK v4 requests carry only `Date` (copied into
 //! `x-amz-date` before verification), SigV2 header requests must carry a date within 15
 //! minutes of the server's clock, and the OBS SDK's `HEAD /?apiversion` probe is answered
@@ -25,7 +26,9 @@ mod error;
 mod format;
 mod http;
 pub mod names;
+mod sigv2;
 mod store;
+mod vhost;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -39,7 +42,7 @@ pub use crate::http::{S3Server, SHUTDOWN_GRACE, ServeLimits, router, serve, serv
 pub use crate::names::ObsUrl;
 pub use crate::store::{
     BucketInfo, ListPage, ListRequest, ListedObject, MAX_LIST_KEYS, MAX_PART_NUMBER, ObjectReader,
-    ObjectStore, PartInfo, PartsPage, PutChecks, UploadInfo,
+    ObjectStore, PartInfo, PartsPage, PutChecks, UploadInfo, UploadsPage, UploadsRequest,
 };
 
 /// Configuration of the endpoint and its store.
@@ -55,6 +58,9 @@ pub struct S3Config {
     pub max_buckets_per_project: usize,
     /// Smallest size of a multipart part other than the last (S3: 5 MiB).
     pub min_part_bytes: u64,
+    /// Base domain of virtual-hosted-style requests: `Host: <bucket>.<domain>[:port]` names
+    /// the bucket (any other host is path style). `None`: path style only.
+    pub virtual_host_domain: Option<String>,
 }
 
 impl S3Config {
@@ -67,6 +73,7 @@ impl S3Config {
             max_object_bytes: 8 << 30,
             max_buckets_per_project: 100,
             min_part_bytes: 5 << 20,
+            virtual_host_domain: None,
         }
     }
 }

@@ -108,6 +108,38 @@ pub struct UploadInfo {
     pub initiated: SystemTime,
 }
 
+/// What a listing of multipart uploads asks for.
+#[derive(Debug, Clone, Default)]
+pub struct UploadsRequest {
+    /// Only uploads of keys starting with this prefix.
+    pub prefix: String,
+    /// Keys whose part after the prefix contains the delimiter are rolled up into one common
+    /// prefix (ending with the delimiter). Empty means none.
+    pub delimiter: Option<String>,
+    /// Only uploads of keys after this one (and, with `upload_id_marker`, uploads of this key
+    /// with a greater upload id).
+    pub key_marker: Option<String>,
+    /// With `key_marker`: the last upload id of the previous page.
+    pub upload_id_marker: Option<String>,
+    /// At most this many uploads and common prefixes (capped at [`MAX_LIST_KEYS`]).
+    pub max_uploads: usize,
+}
+
+/// One page of [`ObjectStore::list_uploads_page`].
+#[derive(Debug, Clone, Default)]
+pub struct UploadsPage {
+    /// The uploads, by key and then upload id.
+    pub uploads: Vec<UploadInfo>,
+    /// The common prefixes (when a delimiter was given).
+    pub common_prefixes: Vec<String>,
+    /// Whether more uploads follow.
+    pub is_truncated: bool,
+    /// When truncated, the key marker of the next page (the last key or common prefix).
+    pub next_key_marker: Option<String>,
+    /// When truncated after an upload, the upload-id marker of the next page.
+    pub next_upload_id_marker: Option<String>,
+}
+
 /// An uploaded part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartInfo {
@@ -244,6 +276,13 @@ fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut buf);
     hex::encode(buf)
+}
+
+/// An upload id: 32 hex digits, the first 12 the start time in milliseconds, so the ids of
+/// one key sort in the order their uploads were started.
+fn new_upload_id(initiated: SystemTime) -> String {
+    let ms = format::to_millis(initiated) & 0xffff_ffff_ffff;
+    format!("{ms:012x}{}", random_hex(10))
 }
 
 /// Runs blocking file-system work off the async runtime.
@@ -857,12 +896,13 @@ impl ObjectStore {
         names::validate_key(key)?;
         check_attrs(&attrs)?;
         let b = self.owned(project_id, bucket).await?;
-        let upload_id = random_hex(16);
+        let initiated = SystemTime::now();
+        let upload_id = new_upload_id(initiated);
         let meta = UploadMeta {
             key: key.to_owned(),
             project_id: project_id.to_owned(),
             user_id: user_id.to_owned(),
-            initiated_ms: format::to_millis(SystemTime::now()),
+            initiated_ms: format::to_millis(initiated),
             attrs,
         };
         let staging = self.inner.tmp.join(format!("upload-{upload_id}"));
@@ -1171,39 +1211,129 @@ impl ObjectStore {
         project_id: &str,
         bucket: &str,
     ) -> Result<Vec<UploadInfo>, ObjError> {
+        let req = UploadsRequest {
+            max_uploads: MAX_LIST_KEYS,
+            ..UploadsRequest::default()
+        };
+        Ok(self
+            .list_uploads_page(project_id, bucket, &req)
+            .await?
+            .uploads)
+    }
+
+    /// One page of the multipart uploads in progress in the bucket, ordered by key, then by
+    /// upload id (which, for uploads of one key, is the order they were started in).
+    ///
+    /// Every upload of the bucket is looked at, but at most `max_uploads + 1` entries are
+    /// held at a time.
+    pub async fn list_uploads_page(
+        &self,
+        project_id: &str,
+        bucket: &str,
+        req: &UploadsRequest,
+    ) -> Result<UploadsPage, ObjError> {
         let b = self.owned(project_id, bucket).await?;
         let uploads = b.uploads();
-        blocking(move || {
-            let mut out = Vec::new();
-            let entries = match std::fs::read_dir(&uploads) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-                Err(e) => return Err(e.into()),
-            };
-            for entry in entries {
-                let entry = entry?;
-                let Some(id) = entry.file_name().to_str().map(str::to_owned) else {
-                    continue;
-                };
-                if !valid_upload_id(&id) {
-                    continue;
-                }
-                if let Ok(meta) =
-                    read_json::<UploadMeta>(&entry.path().join(UPLOAD_META), 256 * 1024)
-                {
-                    out.push(UploadInfo {
-                        upload_id: id,
-                        key: meta.key,
-                        initiated: UNIX_EPOCH + Duration::from_millis(meta.initiated_ms),
-                    });
-                }
-            }
-            out.sort_by(|a, b| a.key.cmp(&b.key).then(a.initiated.cmp(&b.initiated)));
-            out.truncate(MAX_LIST_KEYS);
-            Ok(out)
-        })
-        .await
+        let req = req.clone();
+        blocking(move || list_uploads_sync(&uploads, &req)).await
     }
+}
+
+/// The selection of [`ObjectStore::list_uploads_page`].
+fn list_uploads_sync(uploads: &Path, req: &UploadsRequest) -> Result<UploadsPage, ObjError> {
+    let max = req.max_uploads.min(MAX_LIST_KEYS);
+    if max == 0 {
+        return Ok(UploadsPage::default());
+    }
+    let delimiter = req.delimiter.as_deref().filter(|d| !d.is_empty());
+    let key_marker = req.key_marker.as_deref().filter(|m| !m.is_empty());
+    // The upload-id marker only counts together with a key marker.
+    let id_marker = key_marker.and(req.upload_id_marker.as_deref().filter(|m| !m.is_empty()));
+    // (key, upload id, initiated) for uploads; (common prefix, "", 0) for common prefixes.
+    let mut best: std::collections::BTreeSet<(String, String, u64)> =
+        std::collections::BTreeSet::new();
+    let entries = match std::fs::read_dir(uploads) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(UploadsPage::default());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let Some(id) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if !valid_upload_id(&id) {
+            continue;
+        }
+        let meta = match read_json::<UploadMeta>(&entry.path().join(UPLOAD_META), 256 * 1024) {
+            Ok(m) => m,
+            // Completed or aborted meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                tracing::warn!(upload_id = %id, error = %e, "skipping an unreadable upload in a listing");
+                continue;
+            }
+        };
+        let key = meta.key;
+        if !key.starts_with(req.prefix.as_str()) {
+            continue;
+        }
+        let item = match delimiter.and_then(|d| {
+            key[req.prefix.len()..]
+                .find(d)
+                .map(|i| key[..req.prefix.len() + i + d.len()].to_owned())
+        }) {
+            Some(cp) => {
+                // A common prefix equal to the marker was the end of an earlier page.
+                if key_marker.is_some_and(|m| cp.as_str() <= m) {
+                    continue;
+                }
+                (cp, String::new(), 0)
+            }
+            None => {
+                let after = match key_marker {
+                    None => true,
+                    Some(m) => {
+                        key.as_str() > m || (key == m && id_marker.is_some_and(|i| id.as_str() > i))
+                    }
+                };
+                if !after {
+                    continue;
+                }
+                (key, id, meta.initiated_ms)
+            }
+        };
+        best.insert(item);
+        if best.len() > max + 1 {
+            best.pop_last();
+        }
+    }
+    let is_truncated = best.len() > max;
+    if is_truncated {
+        best.pop_last();
+    }
+    let mut page = UploadsPage {
+        is_truncated,
+        ..UploadsPage::default()
+    };
+    if is_truncated && let Some((name, id, _)) = best.last() {
+        page.next_key_marker = Some(name.clone());
+        page.next_upload_id_marker = (!id.is_empty()).then(|| id.clone());
+    }
+    for (name, id, initiated_ms) in best {
+        if id.is_empty() {
+            page.common_prefixes.push(name);
+        } else {
+            page.uploads.push(UploadInfo {
+                upload_id: id,
+                key: name,
+                initiated: UNIX_EPOCH + Duration::from_millis(initiated_ms),
+            });
+        }
+    }
+    Ok(page)
 }
 
 /// User metadata is limited to 2 KiB (the S3 limit).

@@ -42,6 +42,11 @@ impl AdbAccess {
             sync_calls: Mutex::new(HashMap::new()),
         }
     }
+
+    /// The control plane's ADB key, if it has one.
+    pub(crate) fn key(&self) -> Option<&AdbPrivateKey> {
+        self.key.as_ref()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

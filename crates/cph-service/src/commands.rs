@@ -892,6 +892,9 @@ impl Service {
     }
 
     /// BatchImportCloudPhoneData: one job per phone restoring its data from object storage.
+    /// Every `object_path` must be registered for its bucket by an export of this project that
+    /// succeeded; one that is not refuses the whole request (`CPS.0172`) before anything is
+    /// written.
     pub async fn import_phone_data(
         &self,
         caller: &Caller,
@@ -899,6 +902,28 @@ impl Service {
         items: Option<Vec<ImportItem>>,
     ) -> Result<Vec<BatchItem>> {
         let checked = check_import(items.as_deref())?;
+        let objects: Vec<(String, String)> = checked
+            .iter()
+            .map(|(_, payload)| {
+                let o = &payload["object"];
+                (
+                    o["bucket_name"].as_str().unwrap_or_default().to_string(),
+                    o["object_path"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let registered = {
+            let mut c = self.store().read().await?;
+            cph_store::data_exports::registered(&mut c, &caller.project_id, &objects).await?
+        };
+        if let Some((bucket, path)) = objects.iter().find(|o| !registered.contains(*o)) {
+            return Err(ServiceError::cps_msg(
+                "CPS.0172",
+                format!(
+                    "Parameter: object_path is unregistered: obs://{bucket}/{path} was not written by a data export of this project."
+                ),
+            ));
+        }
         self.phone_data_jobs(caller, request_id, checked).await
     }
 

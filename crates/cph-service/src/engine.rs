@@ -899,6 +899,24 @@ async fn finish_effects(c: &mut AnyConnection, j: &JobRow, o: &Outcome, now: i64
         }
         kind::SERVER_CHANGE => crate::lifecycle::finish_change(c, j, o, now).await?,
         kind::SERVER_CHANGE_MODEL => crate::lifecycle::finish_change_model(c, j, o, now).await?,
+        // An export that succeeded registers its object: imports restore only from those.
+        kind::PHONE_COMMAND if ok && payload["command"] == "export" => {
+            let object = &payload["object"];
+            if let (Some(bucket), Some(path)) = (
+                object["bucket_name"].as_str(),
+                object["object_path"].as_str(),
+            ) {
+                let row = cph_store::data_exports::DataExportRow {
+                    project_id: j.project_id.clone(),
+                    bucket_name: bucket.to_string(),
+                    object_path: path.to_string(),
+                    phone_id: phone_id.to_string(),
+                    job_id: j.job_id.clone(),
+                    exported_at: now,
+                };
+                cph_store::data_exports::register(c, &row).await?;
+            }
+        }
         kind::SERVER_KEYPAIR => {
             if ok && let Some(k) = payload.get("keypair_name").and_then(Value::as_str) {
                 cph_store::netops::set_server_keypair(c, server_id, k, now).await?;

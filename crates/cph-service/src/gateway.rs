@@ -398,6 +398,19 @@ impl Service {
             .map(|r| r.addr)
     }
 
+    /// Queues an event for the access audit trail (dropped, and counted, when the queue is
+    /// full or the audit writer does not run).
+    pub(crate) fn record_audit(&self, row: AuditRow) {
+        let Some(g) = self.gateways() else { return };
+        if g.audit.try_send(row).is_err()
+            && g.dropped
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(1000)
+        {
+            tracing::warn!("access audit queue full; events dropped");
+        }
+    }
+
     /// The user name the gateways accept.
     pub fn ssh_user(&self) -> Option<&str> {
         self.gateways().map(|g| g.settings.user.as_str())

@@ -2,10 +2,15 @@
 
 use crate::{Caller, Result, Service, ServiceError};
 use cph_domain::ids;
-use cph_store::iam::{self as store, AccessKey, Domain, Grant, Project, User};
+use cph_store::StoreError;
+use cph_store::iam::{
+    self as store, AccessKey, AccessKeyInfo, Domain, Grant, Project, SealReport, User,
+};
+use cph_store::secrets::Secret;
 
-/// What `cph serve` prints and writes to `bootstrap.json`.
-#[derive(Debug, Clone, PartialEq)]
+/// What `cph serve` prints and writes to `bootstrap.json`. `Debug` hides the password and the
+/// secret key.
+#[derive(Clone, PartialEq)]
 pub struct BootstrapInfo {
     pub domain_id: String,
     pub domain_name: String,
@@ -22,13 +27,58 @@ pub struct BootstrapInfo {
     pub default_subnet_id: String,
 }
 
-/// Fixed credentials to bootstrap with (`CPH_BOOTSTRAP_ACCESS_KEY` / `_SECRET_KEY`).
-#[derive(Debug, Clone, Default)]
+impl std::fmt::Debug for BootstrapInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapInfo")
+            .field("domain_id", &self.domain_id)
+            .field("domain_name", &self.domain_name)
+            .field("user_id", &self.user_id)
+            .field("user_name", &self.user_name)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("access_key", &self.access_key)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("project_id", &self.project_id)
+            .field("project_name", &self.project_name)
+            .field("default_vpc_id", &self.default_vpc_id)
+            .field("default_subnet_id", &self.default_subnet_id)
+            .finish()
+    }
+}
+
+/// Fixed credentials to bootstrap with (`CPH_BOOTSTRAP_ACCESS_KEY` / `_SECRET_KEY`). `Debug`
+/// hides the secret key.
+#[derive(Clone, Default)]
 pub struct BootstrapRequest {
     pub domain_name: String,
     pub user_name: String,
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
+}
+
+impl std::fmt::Debug for BootstrapRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapRequest")
+            .field("domain_name", &self.domain_name)
+            .field("user_name", &self.user_name)
+            .field("access_key", &self.access_key)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// The start-up check's verdict: sealed secret keys exist and none decrypts with the master key.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "wrong master key: none of the {sealed_keys} stored secret keys decrypts with it (they were sealed with another master key)"
+)]
+pub struct WrongMasterKey {
+    pub sealed_keys: u64,
 }
 
 /// A token issued by password authentication.
@@ -127,12 +177,13 @@ impl Service {
         let (vpc_id, subnet_id) = self
             .ensure_default_network(&mut tx, &project.project_id, now)
             .await?;
+        let master = &self.config().master_key;
         let keys = store::access_keys_of(&mut tx, &user.user_id).await?;
         let access_key = match (&req.access_key, &req.secret_key) {
             (Some(ak), Some(sk)) => {
-                match store::access_key_by_id(&mut tx, ak).await? {
+                match store::access_key_by_id(&mut tx, master, ak).await? {
                     Some(existing)
-                        if existing.user_id == user.user_id && existing.secret_key == *sk => {}
+                        if existing.user_id == user.user_id && existing.secret_key.matches(sk) => {}
                     Some(_) => {
                         return Err(ServiceError::Internal(anyhow::anyhow!(
                             "access key {ak} already exists with another secret or owner"
@@ -141,10 +192,11 @@ impl Service {
                     None => {
                         store::insert_access_key(
                             &mut tx,
+                            master,
                             &AccessKey {
                                 access_key: ak.clone(),
                                 user_id: user.user_id.clone(),
-                                secret_key: sk.clone(),
+                                secret_key: Secret::new(sk.as_str()),
                                 description: "bootstrap".into(),
                                 active: true,
                                 created_at: now,
@@ -158,20 +210,23 @@ impl Service {
             }
             _ => match keys.iter().find(|k| k.active) {
                 Some(k) => {
-                    secret_out = Some(k.secret_key.clone());
+                    let key = store::access_key_by_id(&mut tx, master, &k.access_key)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    secret_out = Some(key.secret_key.expose().to_string());
                     k.access_key.clone()
                 }
                 None => {
                     let k = AccessKey {
                         access_key: cph_auth::secret::generate_access_key(),
                         user_id: user.user_id.clone(),
-                        secret_key: cph_auth::secret::generate_secret_key(),
+                        secret_key: Secret::new(cph_auth::secret::generate_secret_key()),
                         description: "bootstrap".into(),
                         active: true,
                         created_at: now,
                     };
-                    store::insert_access_key(&mut tx, &k).await?;
-                    secret_out = Some(k.secret_key.clone());
+                    store::insert_access_key(&mut tx, master, &k).await?;
+                    secret_out = Some(k.secret_key.expose().to_string());
                     k.access_key
                 }
             },
@@ -192,11 +247,29 @@ impl Service {
         })
     }
 
-    /// The active key `ak` and its user, for signature verification.
+    /// The active key `ak` (its secret decrypted) and its user, for signature verification.
+    /// Read from the store on every call, so a revoked key stops working at once on every
+    /// replica. A key whose stored secret does not decrypt is logged and treated as unknown.
     pub async fn access_key(&self, ak: &str) -> Result<Option<(AccessKey, User)>> {
+        let cache = &self.inner.auth_cache;
+        let version = self.store().data_version();
+        if let Some(v) = version
+            && let Some(hit) = cache.key(ak, v)
+        {
+            return Ok(Some(hit));
+        }
         let mut c = self.store().read().await?;
-        let Some(key) = store::access_key_by_id(&mut c, ak).await? else {
-            return Ok(None);
+        let key = match store::access_key_by_id(&mut c, &self.config().master_key, ak).await {
+            Ok(Some(key)) => key,
+            Ok(None) => return Ok(None),
+            Err(StoreError::Undecryptable(ak)) => {
+                tracing::error!(
+                    access_key = %ak,
+                    "the stored secret key does not decrypt with the master key; refusing the key"
+                );
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
         };
         if !key.active {
             return Ok(None);
@@ -204,7 +277,39 @@ impl Service {
         let Some(user) = store::user_by_id(&mut c, &key.user_id).await? else {
             return Ok(None);
         };
+        if let Some(v) = version
+            && self.store().data_version() == Some(v)
+        {
+            cache.put_key(ak, v, &key, &user);
+        }
         Ok(Some((key, user)))
+    }
+
+    /// Start-up: seals the secret keys still stored in clear (earlier versions stored them so)
+    /// and checks that the master key opens the sealed ones, in one transaction. Fails when
+    /// sealed keys exist and none of them opens: the master key is not the one they were sealed
+    /// with. Keys that alone do not open are logged (by access key) and refused at sign-in.
+    pub async fn seal_stored_secrets(&self) -> Result<SealReport> {
+        let report = store::seal_stored_secrets(self.store(), &self.config().master_key).await?;
+        if report.wrong_master_key() {
+            return Err(ServiceError::Internal(anyhow::Error::new(WrongMasterKey {
+                sealed_keys: report.undecryptable,
+            })));
+        }
+        if report.undecryptable > 0 {
+            tracing::error!(
+                count = report.undecryptable,
+                access_keys = ?report.undecryptable_keys,
+                "stored secret keys that do not decrypt with the master key; these access keys are refused"
+            );
+        }
+        if report.sealed > 0 {
+            tracing::info!(
+                count = report.sealed,
+                "secret keys stored in clear were encrypted"
+            );
+        }
+        Ok(report)
     }
 
     /// Resolves `user` acting in `project_id`: the project must exist in the user's domain
@@ -216,8 +321,23 @@ impl Service {
         project_id: &str,
         action: Option<&str>,
     ) -> Result<Caller> {
-        let mut c = self.store().read().await?;
-        match store::project_with_grants(&mut c, &user.user_id, project_id).await? {
+        let cache = &self.inner.auth_cache;
+        let version = self.store().data_version();
+        let cached = version.and_then(|v| cache.grants(&user.user_id, project_id, v));
+        let found = match cached {
+            Some(found) => found,
+            None => {
+                let mut c = self.store().read().await?;
+                let found = store::project_with_grants(&mut c, &user.user_id, project_id).await?;
+                if let Some(v) = version
+                    && self.store().data_version() == Some(v)
+                {
+                    cache.put_grants(&user.user_id, project_id, v, found.clone());
+                }
+                found
+            }
+        };
+        match found {
             Some((p, grants)) if p.domain_id == user.domain_id => {
                 if let Some(action) = action
                     && !grants.iter().any(|g| action_matches(g, action))
@@ -257,10 +377,22 @@ impl Service {
                 .map_err(|e| {
                     ServiceError::raw(401, "APIGW.0307", format!("The token must be updated: {e}"))
                 })?;
+        let cache = &self.inner.auth_cache;
+        let version = self.store().data_version();
+        if let Some(v) = version
+            && let Some(user) = cache.user(&claims.user_id, v)
+        {
+            return Ok((user, claims.project_id));
+        }
         let mut c = self.store().read().await?;
         let user = store::user_by_id(&mut c, &claims.user_id)
             .await?
             .ok_or_else(|| ServiceError::raw(401, "APIGW.0307", "The token must be updated."))?;
+        if let Some(v) = version
+            && self.store().data_version() == Some(v)
+        {
+            cache.put_user(v, &user);
+        }
         Ok((user, claims.project_id))
     }
 
@@ -448,21 +580,22 @@ impl Service {
         let k = AccessKey {
             access_key: cph_auth::secret::generate_access_key(),
             user_id: u.user_id,
-            secret_key: cph_auth::secret::generate_secret_key(),
+            secret_key: Secret::new(cph_auth::secret::generate_secret_key()),
             description: String::new(),
             active: true,
             created_at: self.now_ms(),
         };
-        store::insert_access_key(&mut tx, &k).await?;
+        store::insert_access_key(&mut tx, &self.config().master_key, &k).await?;
         tx.commit().await.map_err(cph_store::StoreError::from)?;
         Ok(k)
     }
 
+    /// A user's access keys, without their secrets.
     pub async fn admin_list_access_keys(
         &self,
         domain_name: &str,
         user: &str,
-    ) -> Result<Vec<AccessKey>> {
+    ) -> Result<Vec<AccessKeyInfo>> {
         let mut c = self.store().read().await?;
         let u = self.admin_user(&mut c, domain_name, user).await?;
         Ok(store::access_keys_of(&mut c, &u.user_id).await?)
@@ -608,6 +741,83 @@ impl Service {
         .await?;
         tx.commit().await.map_err(cph_store::StoreError::from)?;
         Ok(())
+    }
+}
+
+/// Most entries of each map of the [`AuthCache`]; a full map starts over.
+const AUTH_CACHE_ENTRIES: usize = 4096;
+
+/// Access keys, token users and grants read for recent requests, each with the store's data version it was
+/// read at (and confirmed unchanged after the read); an entry is served only while that version
+/// is still current, so any commit retires every entry (another process's commit once the store
+/// notices it, see `Store::data_version`). Unknown access keys are never cached.
+#[derive(Default)]
+pub(crate) struct AuthCache {
+    keys: std::sync::Mutex<std::collections::HashMap<String, (u64, AccessKey, User)>>,
+    /// Users of tokens, by user id.
+    users: std::sync::Mutex<std::collections::HashMap<String, (u64, User)>>,
+    #[allow(clippy::type_complexity)]
+    grants: std::sync::Mutex<
+        std::collections::HashMap<(String, String), (u64, Option<(Project, Vec<String>)>)>,
+    >,
+}
+
+impl AuthCache {
+    fn user(&self, user_id: &str, version: u64) -> Option<User> {
+        let map = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(user_id)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, u)| u.clone())
+    }
+
+    fn put_user(&self, version: u64, user: &User) {
+        let mut map = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= AUTH_CACHE_ENTRIES && !map.contains_key(&user.user_id) {
+            map.clear();
+        }
+        map.insert(user.user_id.clone(), (version, user.clone()));
+    }
+
+    fn key(&self, ak: &str, version: u64) -> Option<(AccessKey, User)> {
+        let map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(ak)
+            .filter(|(v, _, _)| *v == version)
+            .map(|(_, k, u)| (k.clone(), u.clone()))
+    }
+
+    fn put_key(&self, ak: &str, version: u64, key: &AccessKey, user: &User) {
+        let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= AUTH_CACHE_ENTRIES && !map.contains_key(ak) {
+            map.clear();
+        }
+        map.insert(ak.to_string(), (version, key.clone(), user.clone()));
+    }
+
+    fn grants(
+        &self,
+        user_id: &str,
+        project_id: &str,
+        version: u64,
+    ) -> Option<Option<(Project, Vec<String>)>> {
+        let map = self.grants.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(user_id.to_string(), project_id.to_string()))
+            .filter(|(v, _)| *v == version)
+            .map(|(_, g)| g.clone())
+    }
+
+    fn put_grants(
+        &self,
+        user_id: &str,
+        project_id: &str,
+        version: u64,
+        found: Option<(Project, Vec<String>)>,
+    ) {
+        let mut map = self.grants.lock().unwrap_or_else(|e| e.into_inner());
+        let k = (user_id.to_string(), project_id.to_string());
+        if map.len() >= AUTH_CACHE_ENTRIES && !map.contains_key(&k) {
+            map.clear();
+        }
+        map.insert(k, (version, found));
     }
 }
 

@@ -3,8 +3,11 @@
 //!
 //! Nova rules as this registry applies them:
 //! - A name is 1–64 characters of `[A-Za-z0-9_-]` and unique within the project.
-//! - Without `public_key` an RSA 2048 key pair is generated (what Nova does): the public key is
-//!   returned in OpenSSH form and the private key (PKCS#1 PEM) is returned once and never stored.
+//! - Without `public_key` a key pair is generated: RSA 2048 (what Nova does; private key in
+//!   PKCS#1 PEM) or, when the service is configured with [`KeypairAlgorithm::Ed25519`], Ed25519
+//!   (private key in OpenSSH's `openssh-key-v1` form, unencrypted, as `ssh-keygen -t ed25519`
+//!   writes it). The API has no field to choose. The public key is returned in OpenSSH form and
+//!   the private key is returned once and never stored.
 //! - With `public_key` an OpenSSH public key is imported: `ssh-rsa` (at least 1024 bits),
 //!   `ssh-ed25519` or `ecdsa-sha2-nistp256/384/521`, checked structurally.
 //! - `type` is `ssh` (default); `x509` key pairs are not supported.
@@ -31,6 +34,40 @@ pub const MAX_SERVERS: usize = 100;
 const MAX_PUBLIC_KEY: usize = 8192;
 /// Size of generated RSA keys.
 const RSA_BITS: usize = 2048;
+/// Comment of generated public keys.
+const GENERATED_COMMENT: &str = "Generated-by-cph";
+
+/// The algorithm of key pairs NovaCreateKeypair generates (a setting: the API has no field).
+/// Phones accept only RSA 2048 keys over ADB (Android's key format), so an Ed25519 key pair
+/// opens the SSH gateway of its servers but not the phones' ADB endpoints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeypairAlgorithm {
+    #[default]
+    Rsa,
+    Ed25519,
+}
+
+impl std::str::FromStr for KeypairAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rsa" => Ok(KeypairAlgorithm::Rsa),
+            "ed25519" => Ok(KeypairAlgorithm::Ed25519),
+            other => Err(format!(
+                "keypair_algorithm must be rsa or ed25519, got {other:?}"
+            )),
+        }
+    }
+}
+
+impl KeypairAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeypairAlgorithm::Rsa => "rsa",
+            KeypairAlgorithm::Ed25519 => "ed25519",
+        }
+    }
+}
 
 fn nova(status: u16, msg: impl Into<String>) -> ServiceError {
     ServiceError::raw(status, &status.to_string(), msg)
@@ -205,6 +242,100 @@ pub fn generate_rsa(comment: &str) -> std::result::Result<(String, String, Vec<u
     Ok((line, pem, blob))
 }
 
+/// A new Ed25519 key pair: (OpenSSH public key line, OpenSSH private key, key blob).
+pub fn generate_ed25519(comment: &str) -> std::result::Result<(String, String, Vec<u8>), String> {
+    use ring::rand::SecureRandom;
+    use ring::signature::KeyPair;
+    let rng = ring::rand::SystemRandom::new();
+    let mut seed = [0u8; 32];
+    rng.fill(&mut seed)
+        .map_err(|_| "no randomness for a key".to_string())?;
+    let mut check = [0u8; 4];
+    rng.fill(&mut check)
+        .map_err(|_| "no randomness for a key".to_string())?;
+    let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
+        .map_err(|e| format!("ed25519 key: {e}"))?;
+    let public: [u8; 32] = pair
+        .public_key()
+        .as_ref()
+        .try_into()
+        .map_err(|_| "ed25519 public key of unexpected size".to_string())?;
+    let pem = openssh_ed25519_private_key(&seed, &public, comment, u32::from_be_bytes(check));
+    seed.fill(0);
+    let blob = ed25519_blob(&public);
+    let line = format!(
+        "ssh-ed25519 {} {comment}",
+        base64::engine::general_purpose::STANDARD.encode(&blob)
+    );
+    Ok((line, pem, blob))
+}
+
+/// The SSH wire blob of an Ed25519 public key.
+fn ed25519_blob(public: &[u8; 32]) -> Vec<u8> {
+    let mut blob = Vec::with_capacity(51);
+    put_string(&mut blob, b"ssh-ed25519");
+    put_string(&mut blob, public);
+    blob
+}
+
+/// An unencrypted `openssh-key-v1` private key holding one Ed25519 key, in the PEM-like
+/// armour OpenSSH writes (70 base64 characters a line).
+fn openssh_ed25519_private_key(
+    seed: &[u8; 32],
+    public: &[u8; 32],
+    comment: &str,
+    checkint: u32,
+) -> String {
+    let mut private = Vec::with_capacity(160);
+    private.extend_from_slice(&checkint.to_be_bytes());
+    private.extend_from_slice(&checkint.to_be_bytes());
+    put_string(&mut private, b"ssh-ed25519");
+    put_string(&mut private, public);
+    let mut secret = [0u8; 64];
+    secret[..32].copy_from_slice(seed);
+    secret[32..].copy_from_slice(public);
+    put_string(&mut private, &secret);
+    secret.fill(0);
+    put_string(&mut private, comment.as_bytes());
+    // Padding 1, 2, 3, … up to the cipher block size ("none": 8).
+    let mut pad = 1u8;
+    while private.len() % 8 != 0 {
+        private.push(pad);
+        pad += 1;
+    }
+    let mut key = Vec::with_capacity(private.len() + 100);
+    key.extend_from_slice(b"openssh-key-v1\0");
+    put_string(&mut key, b"none");
+    put_string(&mut key, b"none");
+    put_string(&mut key, b"");
+    key.extend_from_slice(&1u32.to_be_bytes());
+    put_string(&mut key, &ed25519_blob(public));
+    put_string(&mut key, &private);
+    private.fill(0);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&key);
+    key.fill(0);
+    let mut pem = String::with_capacity(b64.len() + b64.len() / 70 + 80);
+    pem.push_str("-----BEGIN OPENSSH PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(70) {
+        // Base64 is ASCII.
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END OPENSSH PRIVATE KEY-----\n");
+    pem
+}
+
+/// A new key pair of `algorithm`: (OpenSSH public key line, private key, key blob).
+pub fn generate(
+    algorithm: KeypairAlgorithm,
+    comment: &str,
+) -> std::result::Result<(String, String, Vec<u8>), String> {
+    match algorithm {
+        KeypairAlgorithm::Rsa => generate_rsa(comment),
+        KeypairAlgorithm::Ed25519 => generate_ed25519(comment),
+    }
+}
+
 /// A stable numeric id of a key pair (Nova shows an integer id; the registry keys by name).
 pub fn numeric_id(k: &Keypair) -> i64 {
     use md5::{Digest, Md5};
@@ -302,8 +433,9 @@ impl Service {
                 (pk.trim().to_string(), None, parsed.blob)
             }
             None => {
+                let algorithm = self.config().keypair_algorithm;
                 let (line, pem, blob) =
-                    tokio::task::spawn_blocking(|| generate_rsa("Generated-by-cph"))
+                    tokio::task::spawn_blocking(move || generate(algorithm, GENERATED_COMMENT))
                         .await
                         .map_err(|e| ServiceError::Internal(anyhow::anyhow!(e)))?
                         .map_err(|e| ServiceError::Internal(anyhow::anyhow!(e)))?;
@@ -546,6 +678,134 @@ mod tests {
         take_string(&mut rest).unwrap();
         take_string(&mut rest).unwrap();
         assert_eq!(mpint_bits(take_string(&mut rest).unwrap()), 2048);
+    }
+
+    /// Reads an unencrypted `openssh-key-v1` Ed25519 private key: (public blob, seed, public
+    /// key, comment), checking every structural rule OpenSSH checks.
+    fn decode_openssh_ed25519(pem: &str) -> (Vec<u8>, [u8; 32], [u8; 32], String) {
+        let body = pem
+            .strip_prefix("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+            .and_then(|r| r.strip_suffix("-----END OPENSSH PRIVATE KEY-----\n"))
+            .expect("armour");
+        let lines: Vec<&str> = body.lines().collect();
+        assert!(
+            lines.iter().rev().skip(1).all(|l| l.len() == 70),
+            "{lines:?}"
+        );
+        assert!(!lines.last().unwrap().is_empty() && lines.last().unwrap().len() <= 70);
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(lines.concat())
+            .unwrap();
+        let mut r: &[u8] = raw
+            .strip_prefix(b"openssh-key-v1\0".as_slice())
+            .expect("magic");
+        assert_eq!(take_string(&mut r).unwrap(), b"none");
+        assert_eq!(take_string(&mut r).unwrap(), b"none");
+        assert_eq!(take_string(&mut r).unwrap(), b"");
+        assert_eq!(&r[..4], &1u32.to_be_bytes());
+        r = &r[4..];
+        let blob = take_string(&mut r).unwrap().to_vec();
+        let mut private = take_string(&mut r).unwrap();
+        assert!(r.is_empty(), "trailing bytes after the private section");
+        assert_eq!(private.len() % 8, 0);
+        assert_eq!(private[..4], private[4..8], "check integers differ");
+        private = &private[8..];
+        assert_eq!(take_string(&mut private).unwrap(), b"ssh-ed25519");
+        let public: [u8; 32] = take_string(&mut private).unwrap().try_into().unwrap();
+        let secret = take_string(&mut private).unwrap();
+        assert_eq!(secret.len(), 64);
+        assert_eq!(&secret[32..], &public);
+        let comment = String::from_utf8(take_string(&mut private).unwrap().to_vec()).unwrap();
+        assert!(private.len() < 8);
+        for (i, b) in private.iter().enumerate() {
+            assert_eq!(*b as usize, i + 1, "padding");
+        }
+        (blob, secret[..32].try_into().unwrap(), public, comment)
+    }
+
+    #[test]
+    fn generated_ed25519_round_trips() {
+        let (line, pem, blob) = generate(KeypairAlgorithm::Ed25519, "Generated-by-cph").unwrap();
+        assert!(line.starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"));
+        assert!(line.ends_with(" Generated-by-cph"));
+        let parsed = parse_public_key(&line).unwrap();
+        assert_eq!(parsed.algorithm, "ssh-ed25519");
+        assert_eq!(parsed.blob, blob);
+        assert_eq!(md5_fingerprint(&blob).len(), 47);
+
+        let (pblob, seed, public, comment) = decode_openssh_ed25519(&pem);
+        assert_eq!(pblob, blob);
+        assert_eq!(comment, "Generated-by-cph");
+        // The seed really is the private half of the public key: it signs what the public key
+        // verifies.
+        let pair = ring::signature::Ed25519KeyPair::from_seed_and_public_key(&seed, &public)
+            .expect("seed and public key belong together");
+        let sig = pair.sign(b"cph");
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &blob[19..])
+            .verify(b"cph", sig.as_ref())
+            .unwrap();
+        // Every key is new.
+        let (line2, pem2, _) = generate_ed25519("c").unwrap();
+        assert_ne!(line2.split(' ').nth(1), line.split(' ').nth(1));
+        assert_ne!(pem2, pem);
+    }
+
+    #[test]
+    fn openssh_private_key_matches_a_known_encoding() {
+        // Fixed inputs give OpenSSH's exact layout: 4+4 check bytes, type, public, secret,
+        // comment, padding to 8.
+        let seed = [7u8; 32];
+        let public = [9u8; 32];
+        let pem = openssh_ed25519_private_key(&seed, &public, "ab", 0x01020304);
+        let (blob, s, p, c) = decode_openssh_ed25519(&pem);
+        assert_eq!((s, p, c.as_str()), (seed, public, "ab"));
+        assert_eq!(blob, ed25519_blob(&public));
+        // 8 + 15 + 36 + 68 + 6 = 133 bytes, padded with 1, 2, 3.
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(
+                pem.lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .collect::<String>(),
+            )
+            .unwrap();
+        assert!(raw.ends_with(&[b'a', b'b', 1, 2, 3]));
+    }
+
+    #[test]
+    fn ssh_keygen_reads_generated_ed25519_keys() {
+        // Checked against OpenSSH itself where it is installed (the SDK suite always does).
+        let Ok(out) = std::process::Command::new("ssh-keygen").arg("-?").output() else {
+            return;
+        };
+        drop(out);
+        let (line, pem, _) = generate_ed25519("Generated-by-cph").unwrap();
+        let dir = std::env::temp_dir().join(format!("cph-kp-{}", cph_domain::ids::hex_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("id_ed25519");
+        std::fs::write(&path, &pem).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = std::process::Command::new("ssh-keygen")
+            .args(["-y", "-P", "", "-f"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), line);
+    }
+
+    #[test]
+    fn algorithm_setting() {
+        assert_eq!("rsa".parse(), Ok(KeypairAlgorithm::Rsa));
+        assert_eq!(" Ed25519 ".parse(), Ok(KeypairAlgorithm::Ed25519));
+        assert!("ecdsa".parse::<KeypairAlgorithm>().is_err());
+        assert_eq!(KeypairAlgorithm::default(), KeypairAlgorithm::Rsa);
+        assert_eq!(KeypairAlgorithm::Ed25519.as_str(), "ed25519");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod adb;
 pub mod bandwidth;
 pub mod catalog;
 pub mod commands;
+pub mod connect;
 pub mod encode;
 pub mod engine;
 mod error;
@@ -68,6 +69,10 @@ pub struct ServiceConfig {
     /// RunSyncCommand calls allowed per user and minute (the reference says 6); 0 disables the
     /// limit.
     pub sync_commands_per_minute: u32,
+    /// Algorithm of the key pairs NovaCreateKeypair generates.
+    pub keypair_algorithm: keypairs::KeypairAlgorithm,
+    /// Seals secret keys at rest. The default is a random key, good for this process only.
+    pub master_key: cph_store::secrets::MasterKey,
 }
 
 impl Default for ServiceConfig {
@@ -87,6 +92,10 @@ impl Default for ServiceConfig {
             expiry_interval: Duration::from_secs(30),
             adb_key: None,
             sync_commands_per_minute: 6,
+            keypair_algorithm: keypairs::KeypairAlgorithm::Rsa,
+            master_key: cph_store::secrets::MasterKey::generate()
+                .map(|(key, _)| key)
+                .expect("the system random number generator failed"),
         }
     }
 }
@@ -107,6 +116,10 @@ pub(crate) struct Inner {
     pub objects: std::sync::OnceLock<objects::Objects>,
     /// The SSH gateways of servers (set once by the server).
     pub gateways: std::sync::OnceLock<gateway::Gateways>,
+    /// The connect relay's key and limits (set once by the server).
+    pub connect: std::sync::OnceLock<connect::Relay>,
+    /// Access keys and grants of recent requests, valid while the data version holds.
+    pub auth_cache: iam::AuthCache,
 }
 
 /// The control plane's service layer. Cheap to clone.
@@ -136,6 +149,8 @@ impl Service {
                 adb,
                 objects: std::sync::OnceLock::new(),
                 gateways: std::sync::OnceLock::new(),
+                connect: std::sync::OnceLock::new(),
+                auth_cache: iam::AuthCache::default(),
             }),
         }
     }

@@ -1,7 +1,8 @@
 //! Identity: domains, projects, users, access keys and grants.
 
 use crate::rows::{i, os, s};
-use crate::{AnyConnection, Result};
+use crate::secrets::{MasterKey, OpenError, Secret, is_sealed};
+use crate::{AnyConnection, Backend, Result, Store, StoreError};
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,11 +30,22 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// An access key with its secret (decrypted; redacted in `Debug`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessKey {
     pub access_key: String,
     pub user_id: String,
-    pub secret_key: String,
+    pub secret_key: Secret,
+    pub description: String,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+/// An access key without its secret, for listings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessKeyInfo {
+    pub access_key: String,
+    pub user_id: String,
     pub description: String,
     pub active: bool,
     pub created_at: i64,
@@ -207,13 +219,18 @@ pub async fn users(c: &mut AnyConnection, domain_id: Option<&str>) -> Result<Vec
     rows.iter().map(user).collect()
 }
 
-pub async fn insert_access_key(c: &mut AnyConnection, k: &AccessKey) -> Result<()> {
+/// Inserts an access key; its secret is stored sealed under `master`, bound to the key's id.
+pub async fn insert_access_key(
+    c: &mut AnyConnection,
+    master: &MasterKey,
+    k: &AccessKey,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO access_keys (access_key, user_id, secret_key, description, active, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&k.access_key)
     .bind(&k.user_id)
-    .bind(&k.secret_key)
+    .bind(master.seal(&k.access_key, k.secret_key.expose()))
     .bind(&k.description)
     .bind(i64::from(k.active))
     .bind(k.created_at)
@@ -222,35 +239,167 @@ pub async fn insert_access_key(c: &mut AnyConnection, k: &AccessKey) -> Result<(
     Ok(())
 }
 
-fn access_key(r: &sqlx::any::AnyRow) -> Result<AccessKey> {
-    Ok(AccessKey {
+fn access_key_info(r: &sqlx::any::AnyRow) -> Result<AccessKeyInfo> {
+    Ok(AccessKeyInfo {
         access_key: s(r, "access_key")?,
         user_id: s(r, "user_id")?,
-        secret_key: s(r, "secret_key")?,
         description: s(r, "description")?,
         active: i(r, "active")? != 0,
         created_at: i(r, "created_at")?,
     })
 }
 
-pub async fn access_key_by_id(c: &mut AnyConnection, ak: &str) -> Result<Option<AccessKey>> {
+/// The access key `ak` with its secret decrypted. A secret that does not decrypt (another
+/// master key, or a value copied from another row) is [`StoreError::Undecryptable`].
+pub async fn access_key_by_id(
+    c: &mut AnyConnection,
+    master: &MasterKey,
+    ak: &str,
+) -> Result<Option<AccessKey>> {
     let r = sqlx::query(
         "SELECT access_key, user_id, secret_key, description, active, created_at FROM access_keys WHERE access_key = $1",
     )
     .bind(ak)
     .fetch_optional(&mut *c)
     .await?;
-    r.as_ref().map(access_key).transpose()
+    let Some(r) = r else {
+        return Ok(None);
+    };
+    let info = access_key_info(&r)?;
+    let stored = Secret::new(s(&r, "secret_key")?);
+    let secret_key = if is_sealed(stored.expose()) {
+        master
+            .open(&info.access_key, stored.expose())
+            .map_err(|_| StoreError::Undecryptable(info.access_key.clone()))?
+    } else {
+        // Only before the start-up pass of `seal_stored_secrets` has run.
+        stored
+    };
+    Ok(Some(AccessKey {
+        access_key: info.access_key,
+        user_id: info.user_id,
+        secret_key,
+        description: info.description,
+        active: info.active,
+        created_at: info.created_at,
+    }))
 }
 
-pub async fn access_keys_of(c: &mut AnyConnection, user_id: &str) -> Result<Vec<AccessKey>> {
+/// A user's access keys, without their secrets.
+pub async fn access_keys_of(c: &mut AnyConnection, user_id: &str) -> Result<Vec<AccessKeyInfo>> {
     let rows = sqlx::query(
-        "SELECT access_key, user_id, secret_key, description, active, created_at FROM access_keys WHERE user_id = $1 ORDER BY created_at",
+        "SELECT access_key, user_id, description, active, created_at FROM access_keys WHERE user_id = $1 ORDER BY created_at",
     )
     .bind(user_id)
     .fetch_all(&mut *c)
     .await?;
-    rows.iter().map(access_key).collect()
+    rows.iter().map(access_key_info).collect()
+}
+
+/// What [`seal_stored_secrets`] found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// Rows that were in clear and are now sealed.
+    pub sealed: u64,
+    /// Rows already sealed that decrypt with the master key.
+    pub verified: u64,
+    /// Rows already sealed that do not decrypt with the master key.
+    pub undecryptable: u64,
+    /// The access keys of (at most 20 of) those rows.
+    pub undecryptable_keys: Vec<String>,
+}
+
+impl SealReport {
+    /// True when sealed rows exist and none of them decrypts: the master key is not the one
+    /// they were sealed with.
+    pub fn wrong_master_key(&self) -> bool {
+        self.undecryptable > 0 && self.verified == 0
+    }
+}
+
+/// Rows read per statement by [`seal_stored_secrets`].
+const SEAL_PAGE: i64 = 500;
+
+/// The start-up pass: seals every secret key still stored in clear and checks that the sealed
+/// ones decrypt with `master`, in one transaction (idempotent). On PostgreSQL, replicas starting
+/// together take turns (advisory lock), so a replica with another master key sees the rows the
+/// first one sealed and reports them undecryptable. When that is the verdict
+/// ([`SealReport::wrong_master_key`]) nothing is written.
+pub async fn seal_stored_secrets(store: &Store, master: &MasterKey) -> Result<SealReport> {
+    let mut tx = store.write().await?;
+    let sqlite = store.backend() == Backend::Sqlite;
+    if sqlite {
+        // Overwrite the clear values in the pages instead of leaving them in free space.
+        sqlx::query("PRAGMA secure_delete = ON")
+            .execute(&mut *tx)
+            .await?;
+    } else {
+        sqlx::query("SELECT pg_advisory_xact_lock(7283452)")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut report = SealReport::default();
+    let mut after = String::new();
+    loop {
+        let rows = sqlx::query(
+            "SELECT access_key, secret_key FROM access_keys WHERE access_key > $1 ORDER BY access_key LIMIT $2",
+        )
+        .bind(&after)
+        .bind(SEAL_PAGE)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = s(last, "access_key")?;
+        for r in &rows {
+            let ak = s(r, "access_key")?;
+            let stored = Secret::new(s(r, "secret_key")?);
+            match master.open(&ak, stored.expose()) {
+                Ok(_) => report.verified += 1,
+                Err(OpenError::NotSealed) => {
+                    let n = sqlx::query(
+                        "UPDATE access_keys SET secret_key = $1 WHERE access_key = $2 AND secret_key = $3",
+                    )
+                    .bind(master.seal(&ak, stored.expose()))
+                    .bind(&ak)
+                    .bind(stored.expose())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    report.sealed += n;
+                }
+                Err(OpenError::Malformed | OpenError::Rejected) => {
+                    report.undecryptable += 1;
+                    if report.undecryptable_keys.len() < 20 {
+                        report.undecryptable_keys.push(ak);
+                    }
+                }
+            }
+        }
+        if (rows.len() as i64) < SEAL_PAGE {
+            break;
+        }
+    }
+    if sqlite {
+        sqlx::query("PRAGMA secure_delete = OFF")
+            .execute(&mut *tx)
+            .await?;
+    }
+    if report.wrong_master_key() {
+        // Sealing clear rows with a key that opens none of the others would mix two keys:
+        // roll back.
+        drop(tx);
+        report.sealed = 0;
+        return Ok(report);
+    }
+    tx.commit().await?;
+    if sqlite && report.sealed > 0 {
+        // Copy the sealed pages into the database file and empty the WAL, which still holds
+        // the pages as they were before.
+        store.checkpoint_truncate().await?;
+    }
+    Ok(report)
 }
 
 /// Deactivates an access key. Returns false if it did not exist or was already revoked.

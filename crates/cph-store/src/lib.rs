@@ -12,6 +12,8 @@
 //!   plain read connection; callers decide the boundary.
 
 pub mod audit;
+pub mod connect;
+pub mod data_exports;
 pub mod iam;
 pub mod jobs;
 pub mod lifecycle;
@@ -20,6 +22,7 @@ pub mod netops;
 pub mod network;
 pub mod phones;
 mod rows;
+pub mod secrets;
 pub mod servers;
 pub mod tags;
 
@@ -39,8 +42,13 @@ pub struct Tx {
 }
 
 impl Tx {
-    /// Commits, and advances the store's data version (see [`Store::data_version`]).
-    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+    /// Commits, and advances the store's data version (see [`Store::data_version`]). On
+    /// PostgreSQL the transaction also notifies [`DATA_CHANNEL`], so that every replica's
+    /// listener advances its version once the commit is visible.
+    pub async fn commit(mut self) -> std::result::Result<(), sqlx::Error> {
+        if self.versions.notify {
+            sqlx::query(NOTIFY_DATA).execute(&mut *self.inner).await?;
+        }
         self.versions.writing.fetch_add(1, Ordering::SeqCst);
         let r = self.inner.commit().await;
         self.versions.version.fetch_add(1, Ordering::SeqCst);
@@ -62,12 +70,145 @@ impl std::ops::DerefMut for Tx {
     }
 }
 
-/// Commit counter of this process's writes.
+/// The PostgreSQL notification channel every commit notifies (see [`Store::data_version`]).
+pub const DATA_CHANNEL: &str = "cph_data";
+const NOTIFY_DATA: &str = "NOTIFY cph_data";
+
+/// The store's data version: a counter of the commits this process knows of.
 #[derive(Debug, Default)]
 struct Versions {
     version: AtomicU64,
     /// Commits under way.
     writing: AtomicU64,
+    /// Whether the counter covers every writer: on SQLite while polling `PRAGMA data_version`
+    /// works; on PostgreSQL while the listener of [`DATA_CHANNEL`] is connected.
+    complete: std::sync::atomic::AtomicBool,
+    /// Whether commits notify [`DATA_CHANNEL`] (PostgreSQL).
+    notify: bool,
+}
+
+impl Versions {
+    fn sqlite() -> Arc<Versions> {
+        Arc::new(Versions::default())
+    }
+
+    fn postgres() -> Arc<Versions> {
+        Arc::new(Versions {
+            notify: true,
+            ..Versions::default()
+        })
+    }
+
+    fn advance(&self) {
+        self.version.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Follows [`DATA_CHANNEL`] on PostgreSQL: every notification (another replica's commit, or
+/// this one's) advances the version. While the listener is not connected the version is
+/// marked incomplete, so caches keyed on it serve nothing; after a reconnect the version
+/// advances once more, since notifications sent in between are lost.
+async fn follow_commits(url: String, versions: std::sync::Weak<Versions>) {
+    use sqlx::postgres::PgListener;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let listener = async {
+            let mut l = PgListener::connect(&url).await?;
+            l.listen(DATA_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(l)
+        }
+        .await;
+        let mut listener = match listener {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "listening for commits of other replicas failed; read caches are off until it succeeds");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                if versions.strong_count() == 0 {
+                    return;
+                }
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        {
+            let Some(v) = versions.upgrade() else { return };
+            v.advance();
+            v.complete.store(true, Ordering::SeqCst);
+        }
+        loop {
+            let r = listener.try_recv().await;
+            let Some(v) = versions.upgrade() else { return };
+            match r {
+                Ok(Some(_)) => v.advance(),
+                Ok(None) | Err(_) => {
+                    v.complete.store(false, Ordering::SeqCst);
+                    v.advance();
+                    tracing::warn!("lost the listener for commits of other replicas; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// How often a SQLite store looks for commits of other processes (`cph admin`).
+const SQLITE_POLL: Duration = Duration::from_millis(100);
+
+/// Follows commits of other processes on SQLite: `PRAGMA data_version` of one connection of its
+/// own changes whenever another connection committed, so polling it advances the version
+/// within [`SQLITE_POLL`] of a commit by `cph admin` (this process's own commits advance it at
+/// once, in [`Tx::commit`]). If the poll fails the version is marked incomplete until it works
+/// again.
+async fn follow_sqlite(url: String, versions: std::sync::Weak<Versions>) {
+    use sqlx::Connection;
+    let mut conn: Option<AnyConnection> = None;
+    let mut last: Option<i64> = None;
+    loop {
+        tokio::time::sleep(SQLITE_POLL).await;
+        let Some(v) = versions.upgrade() else { return };
+        if conn.is_none() {
+            conn = AnyConnection::connect(&url).await.ok();
+        }
+        let polled = match conn.as_mut() {
+            Some(c) => sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+                .fetch_one(c)
+                .await
+                .ok(),
+            None => None,
+        };
+        match polled {
+            Some(now) => {
+                if last.is_some_and(|l| l != now) {
+                    v.advance();
+                }
+                if last.is_none() {
+                    v.advance();
+                    v.complete.store(true, Ordering::SeqCst);
+                }
+                last = Some(now);
+            }
+            None => {
+                if last.take().is_some() {
+                    tracing::warn!(
+                        "polling the database for commits of other processes failed; read caches are off until it works"
+                    );
+                }
+                v.complete.store(false, Ordering::SeqCst);
+                conn = None;
+            }
+        }
+    }
+}
+
+/// Stops the commit listener when the last clone of its store goes away.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Which database engine is behind the store.
@@ -90,6 +231,9 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The stored secret of this access key does not decrypt with the master key.
+    #[error("the secret key of access key {0} does not decrypt with the master key")]
+    Undecryptable(String),
 }
 
 impl StoreError {
@@ -112,6 +256,9 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     versions: Arc<Versions>,
+    /// The commit listener (PostgreSQL).
+    follower: Option<Arc<AbortOnDrop>>,
+    url: Arc<str>,
 }
 
 impl Store {
@@ -153,11 +300,15 @@ impl Store {
                 .after_connect(after)
                 .connect(&url)
                 .await?;
+            let versions = Versions::sqlite();
+            let follower = tokio::spawn(follow_sqlite(url.clone(), Arc::downgrade(&versions)));
             let store = Store {
-                versions: Arc::default(),
+                versions,
                 backend: Backend::Sqlite,
                 read,
                 write,
+                follower: Some(Arc::new(AbortOnDrop(follower.abort_handle()))),
+                url: url.as_str().into(),
             };
             migrate::run(&store).await?;
             Ok(store)
@@ -167,17 +318,27 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(30))
                 .connect(url)
                 .await?;
+            let versions = Versions::postgres();
+            let follower = tokio::spawn(follow_commits(url.to_string(), Arc::downgrade(&versions)));
             let store = Store {
-                versions: Arc::default(),
+                versions,
                 backend: Backend::Postgres,
                 read: pool.clone(),
                 write: pool,
+                follower: Some(Arc::new(AbortOnDrop(follower.abort_handle()))),
+                url: url.into(),
             };
             migrate::run(&store).await?;
             Ok(store)
         } else {
             Err(StoreError::UnsupportedUrl)
         }
+    }
+
+    /// Opens another store on the same database, with its own connections and data version,
+    /// as another replica (or an administration command) would.
+    pub async fn reopen(&self) -> Result<Store> {
+        Store::open(&self.url).await
     }
 
     pub fn backend(&self) -> Backend {
@@ -197,15 +358,33 @@ impl Store {
     }
 
     /// A number that changes whenever data may have changed, for caches of read results; `None`
-    /// while a commit is under way, or when the store can be written by other processes
-    /// (PostgreSQL serves several replicas). On SQLite this process is the only writer of
-    /// resource data, so equal versions before and after a read mean the read saw a stable state.
+    /// while a commit of this process is under way, or while the version may miss commits of
+    /// other processes. This process's commits count when they return, so equal versions before
+    /// and after a read mean the read saw a state that this process did not change meanwhile.
+    /// Other processes' commits count once they are noticed: on SQLite (`cph admin` beside the
+    /// server) within [`SQLITE_POLL`], by polling `PRAGMA data_version`; on PostgreSQL (other
+    /// replicas) when the notification every commit sends on [`DATA_CHANNEL`] arrives. Until
+    /// then a cache keyed on the version may serve their earlier state. While that following
+    /// fails the version is `None`.
     pub fn data_version(&self) -> Option<u64> {
-        if self.backend != Backend::Sqlite || self.versions.writing.load(Ordering::SeqCst) != 0 {
+        if !self.versions.complete.load(Ordering::SeqCst)
+            || self.versions.writing.load(Ordering::SeqCst) != 0
+        {
             return None;
         }
         let v = self.versions.version.load(Ordering::SeqCst);
         (self.versions.writing.load(Ordering::SeqCst) == 0).then_some(v)
+    }
+
+    /// On SQLite, checkpoints the WAL into the database file and truncates it (best effort:
+    /// frames that open readers still need stay). Nothing on PostgreSQL.
+    pub async fn checkpoint_truncate(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(())
     }
 
     /// A connection for reads outside any transaction.
@@ -215,6 +394,10 @@ impl Store {
 
     /// Closes all connections.
     pub async fn close(&self) {
+        if let Some(f) = &self.follower {
+            f.0.abort();
+            self.versions.complete.store(false, Ordering::SeqCst);
+        }
         self.read.close().await;
         self.write.close().await;
     }

@@ -8,6 +8,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_phone_counts.sql")),
     (3, include_str!("../migrations/0003_access_audit.sql")),
+    (4, include_str!("../migrations/0004_connect.sql")),
+    (5, include_str!("../migrations/0005_data_exports.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -229,7 +229,7 @@ pub async fn run(a: AdminArgs) -> anyhow::Result<()> {
             cmd: KeyCmd::Create { domain, user },
         } => {
             let k = svc.admin_create_access_key(&domain, &user).await?;
-            json!({"access_key": k.access_key, "secret_key": k.secret_key})
+            json!({"access_key": k.access_key, "secret_key": k.secret_key.expose()})
         }
         AdminCommand::Key {
             cmd: KeyCmd::List { domain, user },
@@ -322,6 +322,7 @@ pub async fn run(a: AdminArgs) -> anyhow::Result<()> {
                         "accepted": r.accepted,
                         "project_id": r.project_id,
                         "server_id": r.server_id,
+                        "phone_id": r.phone_id,
                         "peer": r.peer,
                         "user": r.user_name,
                         "key_fingerprint": r.key_fingerprint,

@@ -36,13 +36,18 @@ pub struct FileConfig {
     pub job_timeout_secs: Option<u64>,
     pub expiry_interval_secs: Option<u64>,
     pub catalog_file: Option<PathBuf>,
+    pub master_key_file: Option<PathBuf>,
     pub log: Option<String>,
     pub phone_bind_ip: Option<String>,
     pub phone_ports: Option<String>,
     pub sync_commands_per_minute: Option<u32>,
     pub s3_listen: Option<String>,
+    pub s3_domain: Option<String>,
     pub ssh_bind_ip: Option<String>,
     pub ssh_ports: Option<String>,
+    pub connect_listen: Option<String>,
+    pub connect_ticket_ttl_secs: Option<u64>,
+    pub keypair_algorithm: Option<String>,
     pub objects: Option<ObjectsSection>,
 }
 
@@ -67,6 +72,11 @@ pub struct CommonArgs {
     /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB. Default: SQLite in the data directory.
     #[arg(long, env = "CPH_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// File holding the master key that encrypts secret keys at rest (32 bytes, or 64 hex
+    /// digits); it must exist. Default: secrets.key in the data directory, created on first
+    /// start. Replicas sharing a PostgreSQL store must all use the same key.
+    #[arg(long, env = "CPH_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// Flags of `serve`.
@@ -125,6 +135,11 @@ pub struct ServeArgs {
     /// (port 0 picks a free port).
     #[arg(long, env = "CPH_S3_LISTEN")]
     pub s3_listen: Option<String>,
+    /// Base domain of virtual-hosted-style requests to the S3 endpoint: `Host:
+    /// <bucket>.<domain>[:port]` names the bucket (e.g. `s3.example.com`, or `localhost`).
+    /// Default: path style only.
+    #[arg(long, env = "CPH_S3_DOMAIN")]
+    pub s3_domain: Option<String>,
     /// Address the servers' SSH gateways listen on (and that phones' `ssh` access info
     /// shows). Default 127.0.0.1.
     #[arg(long, env = "CPH_SSH_BIND_IP")]
@@ -132,6 +147,17 @@ pub struct ServeArgs {
     /// Ports for the servers' SSH gateways, one per server, `first-last`. Default 40000-40999.
     #[arg(long, env = "CPH_SSH_PORTS")]
     pub ssh_ports: Option<String>,
+    /// Address of the connect relay (the WebSocket ADB endpoint that BatchShowPhoneConnectInfos
+    /// tickets open). Default 127.0.0.1:0 (port 0 picks a free port).
+    #[arg(long, env = "CPH_CONNECT_LISTEN")]
+    pub connect_listen: Option<String>,
+    /// Lifetime of connect tickets in seconds (1-3600). Default 300.
+    #[arg(long, env = "CPH_CONNECT_TICKET_TTL_SECS")]
+    pub connect_ticket_ttl_secs: Option<u64>,
+    /// Algorithm of the key pairs NovaCreateKeypair generates: rsa (2048 bits; opens the SSH
+    /// gateway and the phones' ADB endpoints) or ed25519 (the SSH gateway only). Default rsa.
+    #[arg(long, env = "CPH_KEYPAIR_ALGORITHM")]
+    pub keypair_algorithm: Option<String>,
     /// Default external object storage endpoint (S3-compatible or Huawei OBS), e.g.
     /// https://obs.cn-north-4.myhuaweicloud.com: it serves the buckets that are neither
     /// configured by name nor in the embedded store. Its secret key is read from
@@ -173,13 +199,19 @@ pub struct Resolved {
     pub job_timeout_secs: u64,
     pub expiry_interval_secs: u64,
     pub catalog_file: Option<PathBuf>,
+    /// The configured master key file (`None`: `secrets.key` in the data directory).
+    pub master_key_file: Option<PathBuf>,
     pub log: String,
     pub phone_bind_ip: std::net::IpAddr,
     pub phone_ports: std::ops::RangeInclusive<u16>,
     pub sync_commands_per_minute: u32,
     pub s3_listen: String,
+    pub s3_domain: Option<String>,
     pub ssh_bind_ip: std::net::IpAddr,
     pub ssh_ports: std::ops::RangeInclusive<u16>,
+    pub connect_listen: String,
+    pub connect_ticket_ttl_secs: u64,
+    pub keypair_algorithm: cph_service::keypairs::KeypairAlgorithm,
     /// External object storage endpoints (secret keys are redacted in `Debug`).
     pub objects_external: Vec<cph_objects::EndpointConfig>,
 }
@@ -261,6 +293,7 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<Resolved> {
             .or(f.expiry_interval_secs)
             .unwrap_or(30),
         catalog_file: a.catalog_file.clone().or(f.catalog_file),
+        master_key_file: a.common.master_key_file.clone().or(f.master_key_file),
         log: a.log.clone().or(f.log).unwrap_or_else(|| "info".into()),
         phone_bind_ip: a
             .phone_bind_ip
@@ -284,6 +317,11 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<Resolved> {
             .clone()
             .or(f.s3_listen)
             .unwrap_or_else(|| "127.0.0.1:9000".into()),
+        s3_domain: a
+            .s3_domain
+            .clone()
+            .or(f.s3_domain)
+            .filter(|d| !d.trim().is_empty()),
         ssh_bind_ip: a
             .ssh_bind_ip
             .clone()
@@ -297,6 +335,26 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<Resolved> {
                 .or(f.ssh_ports)
                 .unwrap_or_else(|| "40000-40999".into()),
         )?,
+        connect_listen: a
+            .connect_listen
+            .clone()
+            .or(f.connect_listen)
+            .unwrap_or_else(|| "127.0.0.1:0".into()),
+        connect_ticket_ttl_secs: match a
+            .connect_ticket_ttl_secs
+            .or(f.connect_ticket_ttl_secs)
+            .unwrap_or(300)
+        {
+            t @ 1..=3600 => t,
+            _ => anyhow::bail!("connect_ticket_ttl_secs must be between 1 and 3600"),
+        },
+        keypair_algorithm: a
+            .keypair_algorithm
+            .clone()
+            .or(f.keypair_algorithm)
+            .unwrap_or_else(|| "rsa".into())
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?,
         objects_external,
     })
 }
@@ -399,7 +457,33 @@ mod tests {
         assert_eq!(r.region, "r-flag");
         assert_eq!(r.phone_boot_ms, 7);
         assert!(r.database_url.starts_with("sqlite://"));
+        assert_eq!(
+            r.keypair_algorithm,
+            cph_service::keypairs::KeypairAlgorithm::Rsa
+        );
         std::fs::write(&path, "nonsense = 1\n").unwrap();
+        assert!(resolve(&a).is_err());
+    }
+
+    #[test]
+    fn keypair_algorithm_from_the_file_and_flags() {
+        use cph_service::keypairs::KeypairAlgorithm;
+        let dir = std::env::temp_dir().join(format!("cph-cfg-kp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cph.toml");
+        std::fs::write(&path, "keypair_algorithm = \"ed25519\"\n").unwrap();
+        let mut a = ServeArgs::default();
+        a.common.config = Some(path.clone());
+        assert_eq!(
+            resolve(&a).unwrap().keypair_algorithm,
+            KeypairAlgorithm::Ed25519
+        );
+        a.keypair_algorithm = Some("rsa".into());
+        assert_eq!(
+            resolve(&a).unwrap().keypair_algorithm,
+            KeypairAlgorithm::Rsa
+        );
+        a.keypair_algorithm = Some("dsa".into());
         assert!(resolve(&a).is_err());
     }
 

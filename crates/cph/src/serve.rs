@@ -7,7 +7,7 @@ use cph_runtime::hosting::PhoneHosting;
 use cph_runtime::virtual_host::{Durations, VirtualHostAgent};
 use cph_service::iam::BootstrapRequest;
 use cph_service::{Service, ServiceConfig};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ pub async fn build_service(r: &Resolved) -> anyhow::Result<Service> {
         None => cph_catalog::Catalog::builtin(),
     };
     let adb_key = adb_key(&r.data_dir)?;
+    let (master_key, master_key_path, key_created) = master_key(r)?;
     let config = ServiceConfig {
         region: r.region.clone(),
         availability_zone: r.availability_zone.clone(),
@@ -47,6 +48,8 @@ pub async fn build_service(r: &Resolved) -> anyhow::Result<Service> {
         default_host_capacity: r.default_host_capacity,
         adb_key: Some(adb_key.clone()),
         sync_commands_per_minute: r.sync_commands_per_minute,
+        keypair_algorithm: r.keypair_algorithm,
+        master_key,
         ..ServiceConfig::default()
     };
     let mut hosting = PhoneHosting::new(r.data_dir.join("phones"), vec![adb_key.public_key()]);
@@ -62,7 +65,60 @@ pub async fn build_service(r: &Resolved) -> anyhow::Result<Service> {
         hosting,
     );
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    Ok(Service::new(store, catalog, clock, config, agent))
+    let service = Service::new(store, catalog, clock, config, agent);
+    if let Err(e) = service.seal_stored_secrets().await {
+        let wrong_key = matches!(&e, cph_service::ServiceError::Internal(inner)
+            if inner.is::<cph_service::iam::WrongMasterKey>());
+        let what = if key_created && wrong_key {
+            // A key made just now cannot be the one the store was sealed with: do not leave it
+            // behind for the next start to trust.
+            let _ = std::fs::remove_file(&master_key_path);
+            format!(
+                "the master key file {} was missing; the store holds secret keys sealed with \
+                 another master key (restore the original key file)",
+                master_key_path.display()
+            )
+        } else {
+            format!(
+                "checking the stored secret keys with the master key file {}",
+                master_key_path.display()
+            )
+        };
+        return Err(anyhow::Error::new(e).context(what));
+    }
+    Ok(service)
+}
+
+/// The master key that encrypts secret keys at rest: the configured file (`master_key_file`,
+/// which must exist, since replicas share it), else `secrets.key` in the data directory,
+/// created with 32 random bytes (mode 0600) on first start.
+/// Also says whether the file was created now.
+fn master_key(r: &Resolved) -> anyhow::Result<(cph_store::secrets::MasterKey, PathBuf, bool)> {
+    use cph_store::secrets::MasterKey;
+    let (path, configured) = match &r.master_key_file {
+        Some(p) => (p.clone(), true),
+        None => (r.data_dir.join("secrets.key"), false),
+    };
+    let read = |path: &Path| -> anyhow::Result<MasterKey> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading the master key file {}", path.display()))?;
+        MasterKey::from_file_contents(&bytes)
+            .with_context(|| format!("reading the master key file {}", path.display()))
+    };
+    if configured || path.exists() {
+        return Ok((read(&path)?, path, false));
+    }
+    let (key, raw) = MasterKey::generate().context("generating the master key")?;
+    // Written aside and linked into place, so two processes starting at once agree on one key.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    write_private(&tmp, &raw[..])?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok((key, path, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((read(&path)?, path, false)),
+        Err(e) => Err(e).with_context(|| format!("writing the master key file {}", path.display())),
+    }
 }
 
 /// The control plane's ADB key (`adbkey` in the data directory, PKCS#8 PEM, mode 0600),
@@ -196,6 +252,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     // The embedded object storage, signed with the same AK/SK as the API.
     let mut s3_config = cph_s3::S3Config::new(r.data_dir.join("objects"));
     s3_config.region = r.region.clone();
+    s3_config.virtual_host_domain = r.s3_domain.clone();
     let s3 = cph_s3::S3Server::new(
         &s3_config,
         Arc::new(IamCredentials {
@@ -226,6 +283,23 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         .attach_gateways(gateways)
         .await
         .context("starting the ssh gateways")?;
+    // Phone connections: the WebSocket relay that connect tickets open.
+    let connect_listener = tokio::net::TcpListener::bind(&r.connect_listen)
+        .await
+        .with_context(|| format!("listening on {}", r.connect_listen))?;
+    let connect_addr = connect_listener.local_addr()?;
+    let mut connect = cph_service::connect::ConnectSettings::new(connect_addr);
+    connect.ticket_ttl = Duration::from_secs(r.connect_ticket_ttl_secs);
+    service
+        .attach_connect_relay(connect)
+        .await
+        .context("starting the connect relay")?;
+    let connect_stop = tokio_util::sync::CancellationToken::new();
+    let connect_task = tokio::spawn(cph_api::relay::serve_relay(
+        connect_listener,
+        service.clone(),
+        connect_stop.clone(),
+    ));
     let s3_listener = tokio::net::TcpListener::bind(&r.s3_listen)
         .await
         .with_context(|| format!("listening on {}", r.s3_listen))?;
@@ -266,6 +340,10 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     write_private(&path, &serde_json::to_vec_pretty(&file)?)?;
     println!("cph serving the API at {api_endpoint}");
     println!("  object storage (S3): {s3_endpoint}");
+    println!(
+        "  connect relay: ws://{connect_addr}{}",
+        cph_service::connect::RELAY_PATH
+    );
     for e in &external {
         let serves = match (e.default, e.buckets.is_empty()) {
             (true, true) => "default".to_string(),
@@ -307,6 +385,11 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     if let Ok(Err(e)) = s3_task.await {
         tracing::warn!(error = %e, "object storage endpoint stopped with an error");
     }
+    connect_stop.cancel();
+    service.stop_connect_relay();
+    if let Ok(Err(e)) = connect_task.await {
+        tracing::warn!(error = %e, "connect relay stopped with an error");
+    }
     service.stop_gateways();
     engine.shutdown().await;
     service.store().close().await;
@@ -329,7 +412,7 @@ impl cph_s3::Credentials for IamCredentials {
         Box::pin(async move {
             match self.service.access_key(&ak).await {
                 Ok(Some((key, user))) if key.active => Some(cph_s3::Principal {
-                    secret_key: key.secret_key,
+                    secret_key: key.secret_key.expose().to_string(),
                     project_id: user.domain_id,
                     user_id: user.user_id,
                 }),

@@ -27,17 +27,40 @@ pub async fn list(
         request_id: ctx.request_id,
         encode_servers: servers
             .into_iter()
-            .map(|e| w::EncodeServer {
-                encode_server_name: e.name,
-                encode_server_id: e.encode_server_id,
-                encode_server_ip: e.ip,
-                server_id: e.server_id,
-                keypair_name: e.keypair_name,
-                r#type: e.encode_type as i32,
-                status: e.status as i32,
-                // Access endpoints come with the keyed-access layer; none are published yet.
-                access_infos: Vec::new(),
-                encode_server_ipv6: None,
+            .map(|e| {
+                // Endpoints are published while the encode server runs (status 1).
+                let access_infos = if e.status == 1 {
+                    st.service
+                        .encode_access_endpoints(&e.server_id)
+                        .into_iter()
+                        .map(|a| {
+                            let ip = a.addr.ip().to_string();
+                            w::EncodeServerAccessInfo {
+                                listen_port: i32::from(a.listen_port),
+                                access_ip: ip.clone(),
+                                intranet_ip: ip.clone(),
+                                public_ip: ip.clone(),
+                                server_ip: ip,
+                                access_port: i32::from(a.addr.port()),
+                                r#type: a.kind.to_string(),
+                                server_ipv6: None,
+                            }
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                w::EncodeServer {
+                    encode_server_name: e.name,
+                    encode_server_id: e.encode_server_id,
+                    encode_server_ip: e.ip,
+                    server_id: e.server_id,
+                    keypair_name: e.keypair_name,
+                    r#type: e.encode_type as i32,
+                    status: e.status as i32,
+                    access_infos,
+                    encode_server_ipv6: None,
+                }
             })
             .collect(),
     }))

@@ -4,6 +4,7 @@
 mod bandwidth;
 mod catalog;
 mod commands;
+mod connect;
 mod encode;
 mod iam;
 mod jobs;
@@ -77,6 +78,10 @@ pub fn api_routes() -> Router<AppState> {
         .route(
             "/v1/{project_id}/cloud-phone/phones/batch-update-property",
             post(phones::update_property),
+        )
+        .route(
+            "/v1/{project_id}/cloud-phone/phones/batch-connection",
+            post(connect::batch_show),
         )
         .route(
             "/v1/{project_id}/cloud-phone/phones-traffic",

@@ -1,6 +1,6 @@
 """Drives the embedded S3 endpoint with real clients: boto3 and Huawei's esdk-obs-python.
 
-Usage: clients.py boto3 | obs-v2 | obs-v4 | raw
+Usage: clients.py boto3 | obs-v2 | obs-v4 | raw | virtual
 
 Environment: S3_ENDPOINT (http://127.0.0.1:PORT), S3_REGION, S3_AK1/S3_SK1 (project one),
 S3_AK2/S3_SK2 (project two). Exits non-zero on the first failed check.
@@ -173,6 +173,38 @@ def boto3_suite():
     c1.abort_multipart_upload(Bucket=b, Key="aborted.bin", UploadId=up["UploadId"])
     expect(lambda: c1.list_parts(Bucket=b, Key="aborted.bin", UploadId=up["UploadId"]), "NoSuchUpload", 404)
     expect(lambda: c1.head_object(Bucket=b, Key="aborted.bin"), "404", 404)
+    # ListMultipartUploads: prefix, delimiter, pagination by key and upload id; ListParts pages.
+    started = []
+    for k in ["mp/a", "mp/a", "mp/b", "mp/sub/c", "mp/sub/d", "other"]:
+        started.append((k, c1.create_multipart_upload(Bucket=b, Key=k)["UploadId"]))
+    r = c1.list_multipart_uploads(Bucket=b)
+    listed = [(u["Key"], u["UploadId"]) for u in r.get("Uploads", [])]
+    check(listed == sorted(started), "list uploads %s" % listed)
+    check(not r["IsTruncated"] and r["MaxUploads"] == 1000, "list uploads flags %s" % r)
+    r = c1.list_multipart_uploads(Bucket=b, Prefix="mp/", Delimiter="/")
+    check([u["Key"] for u in r["Uploads"]] == ["mp/a", "mp/a", "mp/b"], "delimited uploads %s" % r["Uploads"])
+    check([p["Prefix"] for p in r["CommonPrefixes"]] == ["mp/sub/"], "upload prefixes %s" % r.get("CommonPrefixes"))
+    r = c1.list_multipart_uploads(Bucket=b, MaxUploads=2)
+    check(r["IsTruncated"] and len(r["Uploads"]) == 2, "first upload page %s" % r)
+    check((r["NextKeyMarker"], r["NextUploadIdMarker"]) == sorted(started)[1], "next markers %s" % r)
+    r = c1.list_multipart_uploads(Bucket=b, MaxUploads=5000)
+    check(r["MaxUploads"] == 1000, "max uploads capped %s" % r["MaxUploads"])
+    pages = c1.get_paginator("list_multipart_uploads").paginate(Bucket=b, PaginationConfig={"PageSize": 1})
+    paged = [(u["Key"], u["UploadId"]) for p in pages for u in p.get("Uploads", [])]
+    check(paged == sorted(started), "paginated uploads %s" % paged)
+    expect(lambda: c2.list_multipart_uploads(Bucket=b), "AccessDenied", 403)
+    k0, u0 = started[0]
+    for n in range(1, 6):
+        c1.upload_part(Bucket=b, Key=k0, UploadId=u0, PartNumber=n, Body=b"p%d" % n)
+    r = c1.list_parts(Bucket=b, Key=k0, UploadId=u0, MaxParts=2)
+    check([p["PartNumber"] for p in r["Parts"]] == [1, 2] and r["IsTruncated"], "parts page %s" % r)
+    check(r["NextPartNumberMarker"] == 2, "next part marker %s" % r)
+    pages = c1.get_paginator("list_parts").paginate(Bucket=b, Key=k0, UploadId=u0, PaginationConfig={"PageSize": 2})
+    check([p["PartNumber"] for page in pages for p in page["Parts"]] == [1, 2, 3, 4, 5], "paginated parts")
+    for k, u in started:
+        c1.abort_multipart_upload(Bucket=b, Key=k, UploadId=u)
+    check(not c1.list_multipart_uploads(Bucket=b).get("Uploads"), "uploads left after aborts")
+    print("ok boto3 upload listings")
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "src"), os.path.join(tmp, "dst")
         blob = os.urandom(20 * MIB + 7)
@@ -207,7 +239,22 @@ def boto3_suite():
     # SigV2 through boto3's legacy signer.
     v2 = client(AK1, SK1, "s3")
     check(v2.get_object(Bucket=b, Key="dir/b.txt")["Body"].read() == b"dir/b.txt", "sigv2 get")
+    # Bucket requests: boto3 signs `/bucket/` and sends `/bucket`.
+    r = v2.list_objects(Bucket=b, Prefix="dir/b")
+    check([o["Key"] for o in r["Contents"]] == ["dir/b.txt"], "sigv2 bucket listing %s" % r.get("Contents"))
+    v2.create_bucket(Bucket="boto-v2", CreateBucketConfiguration={"LocationConstraint": REGION})
+    v2.head_bucket(Bucket="boto-v2")
+    v2.delete_bucket(Bucket="boto-v2")
+    expect(lambda: client(AK1, "wrong-secret", "s3").head_bucket(Bucket=b), "403", 403)
     expect(lambda: client(AK1, "wrong-secret", "s3").get_object(Bucket=b, Key="dir/b.txt"), "SignatureDoesNotMatch", 403)
+    # The endpoint's own constant-time SigV2 check refuses it (with its message), not s3s.
+    try:
+        client(AK1, "wrong-secret", "s3").list_objects(Bucket=b)
+        raise AssertionError("a wrong SigV2 signature was accepted")
+    except ClientError as e:
+        check(e.response["Error"]["Code"] == "SignatureDoesNotMatch", "sigv2 code %s" % e.response["Error"])
+        check(e.response["Error"].get("Message", "").startswith("The request signature we calculated"),
+              "sigv2 refused by the endpoint's check: %s" % e.response["Error"])
     print("ok boto3 auth")
 
     # Presigned URLs (v4 and v2).
@@ -238,6 +285,65 @@ def boto3_suite():
     expect(lambda: c1.head_bucket(Bucket=b), "404", 404)
     c2.delete_bucket(Bucket="boto-two")
     print("ok boto3 delete")
+
+
+# ---- virtual-hosted style ----------------------------------------------------------------------
+
+
+def virtual_suite():
+    """boto3 with `addressing_style=virtual` against an endpoint whose domain is `localhost`:
+    requests go to `<bucket>.localhost:PORT`. Names under `localhost` are loopback (RFC 6761);
+    the system resolver here may not know that, so this process resolves them itself."""
+    import socket
+
+    import boto3
+    import requests
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".localhost"):
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    check(EP.startswith("http://localhost:"), "endpoint %s" % EP)
+
+    def client(style, signature_version="s3v4", sk=SK1):
+        return boto3.client(
+            "s3", endpoint_url=EP, aws_access_key_id=AK1, aws_secret_access_key=sk, region_name=REGION,
+            config=Config(signature_version=signature_version, s3={"addressing_style": style},
+                          retries={"max_attempts": 1, "mode": "standard"}))
+
+    vh, path = client("virtual"), client("path")
+    b = "vhost-bucket"
+    vh.create_bucket(Bucket=b, CreateBucketConfiguration={"LocationConstraint": REGION})
+    vh.put_object(Bucket=b, Key="dir/hello.txt", Body=b"hello virtual")
+    # The same bucket through both styles.
+    check(path.get_object(Bucket=b, Key="dir/hello.txt")["Body"].read() == b"hello virtual", "path get")
+    check(vh.get_object(Bucket=b, Key="dir/hello.txt")["Body"].read() == b"hello virtual", "virtual get")
+    check([o["Key"] for o in vh.list_objects_v2(Bucket=b)["Contents"]] == ["dir/hello.txt"], "virtual list")
+    url = vh.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "dir/hello.txt"}, ExpiresIn=300)
+    check(url.startswith("http://%s.localhost:" % b), "virtual presigned url %s" % url)
+    r = requests.get(url, timeout=30)
+    check(r.status_code == 200 and r.content == b"hello virtual", "virtual presigned get %d" % r.status_code)
+    # SigV2 signs the bucket of the host in its canonical resource.
+    v2 = client("virtual", "s3")
+    check(v2.get_object(Bucket=b, Key="dir/hello.txt")["Body"].read() == b"hello virtual", "virtual sigv2 get")
+    url = v2.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "dir/hello.txt"}, ExpiresIn=300)
+    r = requests.get(url, timeout=30)
+    check(r.status_code == 200 and r.content == b"hello virtual", "virtual sigv2 presigned get %d" % r.status_code)
+    try:
+        client("virtual", "s3", sk="wrong-secret").get_object(Bucket=b, Key="dir/hello.txt")
+        raise AssertionError("a wrong virtual-hosted SigV2 signature was accepted")
+    except ClientError as e:
+        check(e.response["Error"]["Code"] == "SignatureDoesNotMatch", "virtual sigv2 wrong %s" % e.response)
+    vh.delete_object(Bucket=b, Key="dir/hello.txt")
+    vh.delete_bucket(Bucket=b)
+    check(b not in [x["Name"] for x in path.list_buckets()["Buckets"]], "bucket deleted")
+    print("ok virtual-hosted")
 
 
 # ---- esdk-obs-python ----------------------------------------------------------------------------
@@ -313,6 +419,9 @@ def raw_suite():
     check(r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text, "unsigned list buckets: %s" % r.text)
     r = requests.put(EP + "/raw-bucket", timeout=10)
     check(r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text, "unsigned create bucket")
+    # Browser-form uploads are not offered: refused before the form is read.
+    r = requests.post(EP + "/some-bucket", files={"file": ("f", b"x")}, data={"key": "k"}, timeout=10)
+    check(r.status_code == 501 and "NotImplemented" in r.text, "form upload: %d %s" % (r.status_code, r.text))
     # A SigV2 header signature with a stale date is refused before its signature is checked.
     r = requests.get(EP + "/", headers={"Authorization": "AWS %s:AAAA" % AK1,
                                        "Date": "Tue, 15 Nov 1994 08:12:31 GMT"}, timeout=10)
@@ -330,5 +439,7 @@ if __name__ == "__main__":
         obs_suite("v4")
     elif suite == "raw":
         raw_suite()
+    elif suite == "virtual":
+        virtual_suite()
     else:
         sys.exit("unknown suite " + suite)

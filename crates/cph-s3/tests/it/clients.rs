@@ -1,4 +1,4 @@
-//! Real clients against the endpoint: boto3 (SigV4 and SigV2, path style), Huawei's
+//! Real clients against the endpoint: boto3 (SigV4 and SigV2, path and virtual-hosted style), Huawei's
 //! esdk-obs-python (signature `v2` and `v4`, path style) and raw HTTP, driven by `clients.py`.
 //!
 //! The interpreter is `CPH_TEST_PYTHON` when it has boto3 and the OBS SDK; otherwise a
@@ -67,13 +67,23 @@ fn python() -> &'static Path {
 }
 
 async fn run_suite(suite: &str) {
-    let ep = harness::start(|_| {}).await;
+    let ep = harness::start(|c| {
+        if suite == "virtual" {
+            c.virtual_host_domain = Some("localhost".into());
+        }
+    })
+    .await;
+    let url = if suite == "virtual" {
+        format!("http://localhost:{}", ep.addr.port())
+    } else {
+        ep.url()
+    };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/clients.py");
     let python = tokio::task::spawn_blocking(python).await.unwrap();
     let child = tokio::process::Command::new(python)
         .arg(&script)
         .arg(suite)
-        .env("S3_ENDPOINT", ep.url())
+        .env("S3_ENDPOINT", url)
         .env("S3_REGION", REGION)
         .env("S3_AK1", AK1)
         .env("S3_SK1", SK1)
@@ -115,6 +125,11 @@ async fn obs_sdk_signature_v2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn obs_sdk_signature_v4() {
     run_suite("obs-v4").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_virtual_hosted_style() {
+    run_suite("virtual").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -475,6 +475,115 @@ async fn paginated_listings_match_the_s3_model() {
 }
 
 #[tokio::test]
+async fn upload_listings_page_by_key_and_upload_id() {
+    let (_dir, store) = open(|_| {});
+    store.create_bucket(P1, "u1", "uploads").await.unwrap();
+    store.create_bucket(P2, "u2", "theirs").await.unwrap();
+    // Several uploads of some keys (started in order), keys under "dir/", and keys around the
+    // delimiter.
+    let keys = [
+        "a", "a", "a", "b", "dir/x", "dir/x", "dir/y", "dir-z", "e/f/g", "z",
+    ];
+    let mut all: Vec<(String, String)> = Vec::new();
+    for k in keys {
+        let id = store
+            .create_upload(P1, "u1", "uploads", k, ObjectAttrs::default())
+            .await
+            .unwrap();
+        all.push((k.to_owned(), id));
+        // Upload ids start with the start time in milliseconds.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    // Ids of one key sort in the order the uploads were started.
+    let mut sorted = all.clone();
+    sorted.sort();
+    let by_start: Vec<_> = {
+        let mut v = all.clone();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    assert_eq!(sorted, by_start);
+
+    for prefix in ["", "a", "dir/", "dir", "nothing"] {
+        for delimiter in [None, Some("/")] {
+            let mut want_uploads = Vec::new();
+            let mut want_prefixes: Vec<String> = Vec::new();
+            for (k, id) in sorted.iter().filter(|(k, _)| k.starts_with(prefix)) {
+                match delimiter.and_then(|d| {
+                    k[prefix.len()..]
+                        .find(d)
+                        .map(|i| k[..prefix.len() + i + d.len()].to_owned())
+                }) {
+                    Some(cp) => {
+                        if !want_prefixes.contains(&cp) {
+                            want_prefixes.push(cp);
+                        }
+                    }
+                    None => want_uploads.push((k.clone(), id.clone())),
+                }
+            }
+            for page_size in [1usize, 2, 3, 1000] {
+                let mut req = cph_s3::UploadsRequest {
+                    prefix: prefix.to_owned(),
+                    delimiter: delimiter.map(str::to_owned),
+                    max_uploads: page_size,
+                    ..Default::default()
+                };
+                let (mut uploads, mut prefixes) = (Vec::new(), Vec::new());
+                for _ in 0..100 {
+                    let page = store.list_uploads_page(P1, "uploads", &req).await.unwrap();
+                    assert!(page.uploads.len() + page.common_prefixes.len() <= page_size);
+                    uploads.extend(page.uploads.into_iter().map(|u| (u.key, u.upload_id)));
+                    prefixes.extend(page.common_prefixes);
+                    if !page.is_truncated {
+                        assert!(page.next_key_marker.is_none());
+                        break;
+                    }
+                    req.key_marker = page.next_key_marker;
+                    req.upload_id_marker = page.next_upload_id_marker;
+                    assert!(req.key_marker.is_some());
+                }
+                let ctx = format!("prefix {prefix:?} delimiter {delimiter:?} page {page_size}");
+                assert_eq!(uploads, want_uploads, "{ctx}");
+                assert_eq!(prefixes, want_prefixes, "{ctx}");
+            }
+        }
+    }
+    // A key marker alone skips every upload of that key; with an upload-id marker, the later
+    // uploads of the key follow.
+    let req = cph_s3::UploadsRequest {
+        key_marker: Some("a".into()),
+        max_uploads: 1000,
+        ..Default::default()
+    };
+    let page = store.list_uploads_page(P1, "uploads", &req).await.unwrap();
+    assert_eq!(page.uploads[0].key, "b");
+    let req = cph_s3::UploadsRequest {
+        key_marker: Some("a".into()),
+        upload_id_marker: Some(sorted[0].1.clone()),
+        max_uploads: 1000,
+        ..Default::default()
+    };
+    let page = store.list_uploads_page(P1, "uploads", &req).await.unwrap();
+    let got: Vec<_> = page.uploads.iter().map(|u| u.upload_id.clone()).collect();
+    assert_eq!(got[..2], [sorted[1].1.clone(), sorted[2].1.clone()]);
+    // Completed and aborted uploads leave the listing; another project's bucket is refused.
+    store
+        .abort_upload(P1, "uploads", "b", &sorted[3].1)
+        .await
+        .unwrap();
+    let all_now = store.list_uploads(P1, "uploads").await.unwrap();
+    assert_eq!(all_now.len(), keys.len() - 1);
+    assert!(all_now.iter().all(|u| u.key != "b"));
+    assert!(matches!(
+        store
+            .list_uploads_page(P2, "uploads", &cph_s3::UploadsRequest::default())
+            .await,
+        Err(ObjError::AccessDenied)
+    ));
+}
+
+#[tokio::test]
 async fn multipart_uploads_follow_s3_rules() {
     let (_dir, store) = open(|c| {
         c.min_part_bytes = 1024;

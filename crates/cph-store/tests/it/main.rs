@@ -9,8 +9,11 @@ use std::future::Future;
 
 mod audit_cases;
 mod cases;
+mod connect_cases;
+mod data_export_cases;
 mod lifecycle_cases;
 mod netops_cases;
+mod secret_cases;
 mod tag_cases;
 
 fn pg_admin_url() -> String {
