@@ -1,8 +1,18 @@
 """CreateNet2CloudPhoneServer, ListCloudPhoneServers, ShowCloudPhoneServerDetail, UpdateServerName,
 RestartCloudPhoneServer."""
 
-import pytest
+import socket
+import threading
+import time
 
+import pytest
+from huaweicloudsdkecs.v2 import (
+    NovaCreateKeypairOption,
+    NovaCreateKeypairRequest,
+    NovaCreateKeypairRequestBody,
+)
+
+from adb_tools import ADB, StockAdb, wait_endpoint
 from cph_sdk import (
     JOB_SUCCEEDED,
     PHONE_RUNNING,
@@ -26,6 +36,7 @@ from cph_sdk import (
     wait_jobs_succeeded,
     wait_server_running,
 )
+from test_keypairs import ecs_client
 
 
 @pytest.fixture(scope="module")
@@ -237,16 +248,71 @@ def test_server_detail_lists_its_bandwidth(client, purchase):
     assert (bw.band_width_size, bw.band_width_charge_mode, bw.band_width_share_type) == (300, 1, 0)
 
 
-@pytest.mark.xfail(reason="ShowCloudPhoneDetail returns no access_infos for the bought ports yet (API reference 5.3.2)", strict=False)
+def _read_port(host: str, port: int, timeout: float = 5) -> bytes:
+    """Connects to host:port and reads until the other side closes."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        out = b""
+        while chunk := s.recv(4096):
+            out += chunk
+        return out
+
+
+@pytest.mark.filterwarnings("ignore:Method 'nova_:DeprecationWarning")
+@pytest.mark.skipif(ADB is None, reason="stock adb is not installed (apt-get install adb)")
 def test_phone_detail_lists_port_access(client, cph, offer):
+    """Each port bought with a server is an access info of its phones, and its host address
+    reaches `nc -l` inside the phone."""
+    ecs = ecs_client(cph.endpoint, cph.ak, cph.sk, cph.project_id)
+    kp_name = unique("portkp").replace("-", "_")
+    kp = ecs.nova_create_keypair(
+        NovaCreateKeypairRequest(body=NovaCreateKeypairRequestBody(keypair=NovaCreateKeypairOption(name=kp_name)))
+    ).keypair
     ports = [
         {"name": "web", "listen_port": 20000, "internet_accessible": "true"},
         {"name": "api", "listen_port": 20001, "internet_accessible": "false"},
     ]
-    sid = buy_running_servers(client, cph, 1, offer, ports=ports)[0]
+    sid = buy_running_servers(client, cph, 1, offer, ports=ports, keypair_name=kp_name)[0]
     phone = server_phones(client, sid)[0]
+    ep = wait_endpoint(client, phone.phone_id)
     d = client.show_cloud_phone_detail(ShowCloudPhoneDetailRequest(phone_id=phone.phone_id))
-    by_port = {a.listen_port: a for a in d.access_infos or []}
-    assert set(by_port) >= {20000, 20001}, d.access_infos
-    for a in by_port.values():
-        assert a.phone_ip and a.server_ip and a.access_port
+    adb_info = next(a for a in d.access_infos if a.type == "adb")
+    by_port = {a.listen_port: a for a in d.access_infos or [] if a.type not in ("adb", "ssh")}
+    assert set(by_port) == {20000, 20001}, d.access_infos
+    web, api = by_port[20000], by_port[20001]
+    assert (web.type, api.type) == ("web", "api")
+    for a in (web, api):
+        assert a.phone_ip == a.device_ip == adb_info.phone_ip != ""
+        assert a.server_ip == a.intranet_ip == ep.host
+        assert a.access_port and a.access_port not in (ep.port, 20000, 20001)
+    assert web.public_ip == web.access_ip == ep.host
+    assert api.public_ip == api.access_ip == ""
+    assert web.access_port != api.access_port
+
+    # Nothing listens on the phone's port yet: the connection is closed at once.
+    assert _read_port(api.server_ip, api.access_port) == b""
+
+    adb = StockAdb(kp.private_key)
+    try:
+        assert "connected" in adb.connect(ep.serial)
+        assert adb.wait_state(ep.serial, "device") == "device"
+        result = {}
+
+        def serve():
+            result["r"] = adb.run("-s", ep.serial, "shell", "echo hello-from-phone | nc -l -p 20000", timeout=60)
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        got, deadline = b"", time.monotonic() + 20
+        while not got and time.monotonic() < deadline:
+            got = _read_port(web.server_ip, web.access_port)
+            if not got:
+                time.sleep(0.1)
+        assert got == b"hello-from-phone\n"
+        t.join(timeout=30)
+        assert not t.is_alive(), "nc did not exit after its connection ended"
+        assert result["r"].returncode == 0, result["r"]
+        # nc accepted its one connection and stopped listening.
+        assert _read_port(web.server_ip, web.access_port) == b""
+    finally:
+        adb.close()

@@ -59,6 +59,7 @@ pub fn phone_spec(catalog: &cph_catalog::Catalog, phone_id: &str, slot: usize) -
             default_properties: BTreeMap::new(),
         },
         adb_keys: Vec::new(),
+        ports: Vec::new(),
     }
 }
 

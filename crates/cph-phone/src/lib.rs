@@ -2,7 +2,7 @@
 //!
 //! A phone is a sandboxed file tree (`fs`), a property store (`props`), a package manager that
 //! reads real APKs (`apk`, `pm`), Android service state (`android`: activities, settings,
-//! input, logcat) and a POSIX-style shell with toybox-like commands (`shell`, `commands`).
+//! input, logcat), a socket table for `nc -l` (`net`) and a POSIX-style shell with toybox-like commands (`shell`, `commands`).
 //! [`phone::VirtualPhone`] serves all of it through an ADB endpoint (`cph-adb`).
 //! No host program ever runs and no path leaves the phone's sandbox.
 
@@ -11,6 +11,7 @@ pub mod apk;
 pub mod commands;
 pub mod fs;
 pub mod image;
+pub mod net;
 pub mod phone;
 pub mod pm;
 pub mod props;
@@ -36,6 +37,8 @@ pub struct PhoneCore {
     pub android: android::AndroidState,
     /// Lifecycle hooks.
     pub control: Arc<dyn PhoneControl>,
+    /// Listening sockets (`nc -l`) and connections to them.
+    pub net: net::PhoneNet,
 }
 
 /// A [`PhoneControl`] that ignores requests (for tests and tools).
@@ -76,6 +79,7 @@ impl PhoneCore {
             pm: pm::PackageManager::new(system_packages),
             android: android::AndroidState::new(),
             control: Arc::new(NoControl),
+            net: net::PhoneNet::new(),
         })
     }
 }

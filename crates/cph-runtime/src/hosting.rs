@@ -8,6 +8,8 @@
 //!   `/cache`, …); a reset recreates it;
 //! - `phones/<phone_id>/adb_port`: the host port of its endpoint, kept across restarts of the
 //!   phone and of the process;
+//! - `phones/<phone_id>/port_<listen_port>`: the host port that reaches the phone's own TCP
+//!   port `listen_port` ([`PhoneSpec::ports`]), kept the same way;
 //! - `servers/<server_id>/share/`: the server's shared storage (`data/`, `cache/` from
 //!   PushShareFiles, `apps/<package>/` from PushShareApps), mounted read-only at
 //!   [`SHARE_MOUNT`] in every phone of the server. The control plane writes it through its own
@@ -25,6 +27,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Where every phone of a server sees the server's shared storage (read-only).
@@ -46,6 +49,28 @@ pub struct PhoneHosting {
     pub host_keys: Vec<AdbPublicKey>,
     /// Limits of each endpoint.
     pub endpoint: EndpointConfig,
+    /// Host ports that reach phones' own TCP ports ([`PhoneSpec::ports`]), bound on `bind_ip`.
+    pub app_ports: RangeInclusive<u16>,
+    /// Limits of each mapped port.
+    pub app_port_limits: PortLimits,
+}
+
+/// Limits of a host port mapped to a phone's port.
+#[derive(Debug, Clone, Copy)]
+pub struct PortLimits {
+    /// Connections open at once; more are closed at once.
+    pub max_connections: usize,
+    /// A connection with no bytes moving either way for this long is closed.
+    pub idle: Duration,
+}
+
+impl Default for PortLimits {
+    fn default() -> Self {
+        PortLimits {
+            max_connections: 16,
+            idle: Duration::from_secs(300),
+        }
+    }
 }
 
 impl PhoneHosting {
@@ -56,6 +81,8 @@ impl PhoneHosting {
             ports: 20000..=39999,
             host_keys,
             endpoint: EndpointConfig::default(),
+            app_ports: 41000..=48999,
+            app_port_limits: PortLimits::default(),
         }
     }
 }
@@ -65,7 +92,7 @@ impl PhoneHosting {
 pub enum HostingError {
     #[error("phone files: {0}")]
     Files(#[from] io::Error),
-    #[error("no free port for the ADB endpoint in {0:?}")]
+    #[error("no free host port in {0:?}")]
     NoPort(RangeInclusive<u16>),
 }
 
@@ -75,6 +102,8 @@ pub struct LivePhone {
     pub addr: SocketAddr,
     /// What the phone was started from.
     pub spec: PhoneSpec,
+    /// Host addresses that reach the phone's own ports, as (port inside the phone, address).
+    pub ports: Vec<(u16, SocketAddr)>,
     cancel: CancellationToken,
 }
 
@@ -172,6 +201,7 @@ impl Host {
             pm: cph_phone::pm::PackageManager::new(Vec::new()),
             android: cph_phone::android::AndroidState::new(),
             control: Arc::new(cph_phone::NoControl),
+            net: cph_phone::net::PhoneNet::new(),
         };
         let identity = cph_adb::DeviceIdentity {
             product_name: "shared-storage".into(),
@@ -184,7 +214,9 @@ impl Host {
             self.cfg.host_keys.clone(),
         ));
         let port_file = self.server_dir(server_id).join("share_adb_port");
-        let listener = self.bind(&format!("share:{server_id}"), &port_file).await?;
+        let listener = self
+            .bind(&format!("share:{server_id}"), &port_file, &self.cfg.ports)
+            .await?;
         let addr = listener.local_addr().map_err(HostingError::Files)?;
         let cancel = CancellationToken::new();
         let endpoint = cph_adb::device::Endpoint::new(device, self.cfg.endpoint.clone());
@@ -253,9 +285,10 @@ impl Host {
         create_layout(&root)
     }
 
-    /// Removes every file of the phone and releases its port.
+    /// Removes every file of the phone and releases its ports.
     pub fn delete(&self, phone_id: &str) -> io::Result<()> {
-        lock(&self.ports).remove(phone_id);
+        let mapped = format!("{phone_id}/");
+        lock(&self.ports).retain(|k, _| k != phone_id && !k.starts_with(&mapped));
         match std::fs::remove_dir_all(self.phone_dir(phone_id)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -296,18 +329,60 @@ impl Host {
         let keys = self.allowed_keys(spec);
         let device = Arc::new(VirtualPhone::new(Arc::new(core), identity, keys));
         let port_file = self.phone_dir(&spec.phone_id).join("adb_port");
-        let listener = self.bind(&spec.phone_id, &port_file).await?;
+        let listener = self
+            .bind(&spec.phone_id, &port_file, &self.cfg.ports)
+            .await?;
         let addr = listener.local_addr().map_err(HostingError::Files)?;
         let cancel = CancellationToken::new();
         let dev: Arc<dyn cph_adb::Device> = device.clone();
         let endpoint = cph_adb::device::Endpoint::new(dev, self.cfg.endpoint.clone());
         tokio::spawn(endpoint.serve(listener, cancel.clone()));
+        let ports = self.map_ports(spec, &device, &cancel).await;
         Ok(LivePhone {
             device,
             addr,
             spec: spec.clone(),
+            ports,
             cancel,
         })
+    }
+
+    /// Opens a host port for each of the phone's mapped ports; a port that cannot be bound is
+    /// left out (and logged), the phone runs without it.
+    async fn map_ports(
+        &self,
+        spec: &PhoneSpec,
+        device: &Arc<VirtualPhone>,
+        cancel: &CancellationToken,
+    ) -> Vec<(u16, SocketAddr)> {
+        let mut wanted = spec.ports.clone();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut out = Vec::with_capacity(wanted.len());
+        for port in wanted {
+            let key = format!("{}/{port}", spec.phone_id);
+            let file = self.phone_dir(&spec.phone_id).join(format!("port_{port}"));
+            let bound = self.bind(&key, &file, &self.cfg.app_ports).await;
+            let listener = match bound {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(phone_id = %spec.phone_id, port, error = %e, "phone port not mapped");
+                    continue;
+                }
+            };
+            let Ok(addr) = listener.local_addr() else {
+                continue;
+            };
+            tokio::spawn(forward_port(
+                listener,
+                device.clone(),
+                port,
+                self.cfg.app_port_limits,
+                cancel.clone(),
+            ));
+            out.push((port, addr));
+        }
+        out
     }
 
     fn build_core(
@@ -355,6 +430,7 @@ impl Host {
             pm,
             android: cph_phone::android::AndroidState::new(),
             control,
+            net: cph_phone::net::PhoneNet::new(),
         };
         cph_phone::android::load_persistent_state(&core)?;
         Ok(core)
@@ -366,12 +442,13 @@ impl Host {
         &self,
         phone_id: &str,
         file: &Path,
+        range: &RangeInclusive<u16>,
     ) -> Result<tokio::net::TcpListener, HostingError> {
         let remembered = lock(&self.ports).get(phone_id).copied().or_else(|| {
             std::fs::read_to_string(file)
                 .ok()
                 .and_then(|s| s.trim().parse::<u16>().ok())
-                .filter(|p| self.cfg.ports.contains(p))
+                .filter(|p| range.contains(p))
         });
         if let Some(port) = remembered
             && let Ok(l) = tokio::net::TcpListener::bind((self.cfg.bind_ip, port)).await
@@ -384,7 +461,7 @@ impl Host {
             .filter(|(id, _)| id.as_str() != phone_id)
             .map(|(_, p)| *p)
             .collect();
-        let (lo, hi) = (*self.cfg.ports.start(), *self.cfg.ports.end());
+        let (lo, hi) = (*range.start(), *range.end());
         let span = u32::from(hi - lo) + 1;
         // Start at a point derived from the id so phones spread over the range.
         let start = phone_id
@@ -405,8 +482,120 @@ impl Host {
                 return Ok(l);
             }
         }
-        Err(HostingError::NoPort(self.cfg.ports.clone()))
+        Err(HostingError::NoPort(range.clone()))
     }
+}
+
+/// Serves a host port mapped to the phone's `port`: each connection is joined to the phone's
+/// listener on that port (`nc -l`), or closed at once when nothing listens there or
+/// `limits.max_connections` are open. Ends with the phone (`cancel`).
+async fn forward_port(
+    listener: tokio::net::TcpListener,
+    device: Arc<VirtualPhone>,
+    port: u16,
+    limits: PortLimits,
+    cancel: CancellationToken,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        let sock = match accepted {
+            Ok((sock, _)) => sock,
+            Err(e) => {
+                // e.g. out of descriptors: back off instead of spinning.
+                tracing::debug!(port, error = %e, "accepting on a phone port failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            continue; // dropping the socket closes it
+        };
+        let Ok(conn) = device.core().net.connect(port) else {
+            continue; // nothing listens on the phone's port: refused
+        };
+        let stop = cancel.child_token();
+        tokio::spawn(async move {
+            splice(sock, conn, limits.idle, stop).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Moves bytes between a host socket and an in-phone connection until both directions have
+/// ended, no byte moved for `idle`, or `cancel`. The phone's side is blocking (bounded pipes),
+/// so one blocking task reads it and another writes it, through small bounded channels.
+async fn splice(
+    sock: tokio::net::TcpStream,
+    conn: cph_phone::net::Conn,
+    idle: Duration,
+    cancel: CancellationToken,
+) {
+    use std::io::{Read, Write};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CHUNK: usize = 16 * 1024;
+    let closer = conn.closer();
+    let cph_phone::net::Conn { reader, writer } = conn;
+    let (from_phone_tx, mut from_phone) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let (to_phone, mut to_phone_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if from_phone_tx.blocking_send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    tokio::task::spawn_blocking(move || {
+        let mut writer = writer;
+        while let Some(chunk) = to_phone_rx.blocking_recv() {
+            if writer.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+        // Dropping the writer tells the phone the host side is done sending.
+    });
+    let (mut rd, mut wr) = sock.into_split();
+    let mut to_phone = Some(to_phone);
+    let mut phone_done = false;
+    let mut buf = vec![0u8; CHUNK];
+    while !(phone_done && to_phone.is_none()) {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(idle) => break,
+            r = rd.read(&mut buf), if to_phone.is_some() => match r {
+                Ok(n) if n > 0 => {
+                    let Some(tx) = &to_phone else { break };
+                    match tokio::time::timeout(idle, tx.send(buf[..n].to_vec())).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => to_phone = None,
+                        Err(_) => break,
+                    }
+                }
+                _ => to_phone = None,
+            },
+            c = from_phone.recv(), if !phone_done => match c {
+                Some(c) => match tokio::time::timeout(idle, wr.write_all(&c)).await {
+                    Ok(Ok(())) => {}
+                    _ => break,
+                },
+                None => {
+                    phone_done = true;
+                    let _ = wr.shutdown().await;
+                }
+            },
+        }
+    }
+    closer.close();
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

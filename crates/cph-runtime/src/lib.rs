@@ -35,6 +35,11 @@ pub struct PhoneSpec {
     /// e.g. the server's key pair.
     #[serde(default)]
     pub adb_keys: Vec<String>,
+    /// TCP ports inside the phone that the host makes reachable, each on a host port of its own
+    /// (the application ports bought with the phone's server). The agent reports the host ports
+    /// it bound ([`PhoneState::ports`], [`HostAgent::port_endpoints`]).
+    #[serde(default)]
+    pub ports: Vec<u16>,
 }
 
 /// The identity a phone presents, resolved by the control plane from its catalog.
@@ -134,6 +139,18 @@ pub struct PhoneState {
     /// Host port of the phone's ADB endpoint while it accepts connections.
     #[serde(default)]
     pub adb_port: Option<u16>,
+    /// Host ports that reach the phone's own TCP ports while it runs.
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+}
+
+/// A host port that reaches a TCP port inside a phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMapping {
+    /// The port inside the phone.
+    pub listen_port: u16,
+    /// The host port connections arrive on.
+    pub access_port: u16,
 }
 
 /// Everything a host runs, reported on every (re)connect.
@@ -159,6 +176,13 @@ pub trait HostAgent: Send + Sync + 'static {
     fn adb_endpoint(&self, phone_id: &str) -> Option<SocketAddr> {
         let _ = phone_id;
         None
+    }
+
+    /// Where each mapped port of the phone ([`PhoneSpec::ports`]) accepts connections now, as
+    /// (port inside the phone, host address); empty while the phone does not run.
+    fn port_endpoints(&self, phone_id: &str) -> Vec<(u16, SocketAddr)> {
+        let _ = phone_id;
+        Vec::new()
     }
 
     /// Whether this agent's phones have ADB endpoints at all.

@@ -417,6 +417,14 @@ impl HostAgent for VirtualHostAgent {
         })
     }
 
+    fn port_endpoints(&self, phone_id: &str) -> Vec<(u16, SocketAddr)> {
+        self.lock()
+            .phones
+            .get(phone_id)
+            .and_then(|p| p.live.as_ref().map(|l| l.ports.clone()))
+            .unwrap_or_default()
+    }
+
     fn adb_endpoint(&self, phone_id: &str) -> Option<SocketAddr> {
         self.lock()
             .phones
@@ -438,6 +446,19 @@ impl HostAgent for VirtualHostAgent {
                         image_id: p.image_id.clone(),
                         boot_count: p.boot_count,
                         adb_port: p.live.as_ref().map(|l| l.addr.port()),
+                        ports: p
+                            .live
+                            .as_ref()
+                            .map(|l| {
+                                l.ports
+                                    .iter()
+                                    .map(|(listen, addr)| crate::PortMapping {
+                                        listen_port: *listen,
+                                        access_port: addr.port(),
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
                     })
                     .collect(),
             }
@@ -461,6 +482,7 @@ mod tests {
             properties: Default::default(),
             profile: Default::default(),
             adb_keys: Vec::new(),
+            ports: Vec::new(),
         }
     }
 

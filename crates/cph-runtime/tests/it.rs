@@ -49,6 +49,7 @@ fn spec(id: &str, sdk: u32, release: &str) -> PhoneSpec {
             default_properties: Default::default(),
         },
         adb_keys: Vec::new(),
+        ports: Vec::new(),
     }
 }
 
@@ -336,4 +337,88 @@ async fn a_servers_shared_storage_is_seen_read_only_by_its_phones_only() {
     let stranger = AdbPrivateKey::generate().unwrap();
     let refused = AdbClient::connect(&addr.to_string(), &stranger, config()).await;
     assert!(refused.is_err());
+}
+
+/// Connects to a mapped host port and reads until the other side closes (or 5 s pass).
+async fn read_all(addr: std::net::SocketAddr) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("the mapped port closes")
+        .ok();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapped_ports_reach_nc_in_the_phone() {
+    let h = host();
+    let mut s = spec("p9", 30, "11");
+    s.ports = vec![20000, 20001];
+    let ok = CommandResult::Ok { message: None };
+    assert_eq!(
+        run(
+            &h.agent,
+            "c1",
+            AgentCommand::CreatePhone { spec: s.clone() }
+        )
+        .await,
+        ok
+    );
+    let mapped = h.agent.port_endpoints("p9");
+    assert_eq!(
+        mapped.iter().map(|m| m.0).collect::<Vec<_>>(),
+        [20000, 20001]
+    );
+    for (_, addr) in &mapped {
+        assert!(addr.ip().is_loopback());
+        assert!((41000..=48999).contains(&addr.port()));
+    }
+    let inv = h.agent.inventory().await;
+    assert_eq!(inv.phones[0].ports.len(), 2);
+    assert_eq!(inv.phones[0].ports[0].access_port, mapped[0].1.port());
+
+    // Nothing listens on the phone's port: the connection is closed at once.
+    assert!(read_all(mapped[1].1).await.is_empty());
+
+    let c = Arc::new(connect(&h, "p9").await);
+    let c2 = c.clone();
+    let nc = tokio::spawn(async move { c2.shell("echo hello-from-phone | nc -l -p 20000").await });
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = read_all(mapped[0].1).await;
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(got, b"hello-from-phone\n");
+    let out = nc.await.unwrap().unwrap();
+    assert_eq!(out.exit_code, Some(0), "{}", out.stderr_text());
+
+    // The mapping follows the phone: same host ports after a restart, gone once deleted.
+    assert_eq!(
+        run(
+            &h.agent,
+            "c2",
+            AgentCommand::RestartPhone { spec: s.clone() }
+        )
+        .await,
+        ok
+    );
+    assert_eq!(h.agent.port_endpoints("p9"), mapped);
+    assert_eq!(
+        run(
+            &h.agent,
+            "c3",
+            AgentCommand::DeletePhone {
+                phone_id: "p9".into()
+            }
+        )
+        .await,
+        ok
+    );
+    assert!(h.agent.port_endpoints("p9").is_empty());
+    assert!(tokio::net::TcpStream::connect(mapped[0].1).await.is_err());
 }

@@ -251,15 +251,11 @@ impl Service {
             command,
             "install" | "install-multiple" | "push" | "export" | "import"
         ) {
-            return match tokio::time::timeout(
-                limit,
-                self.execute_object_command(phone_id, project_id, payload),
-            )
-            .await
-            {
-                Ok(o) => o,
-                Err(_) => timed_out(&format!("'{command}' on phone {phone_id}"), limit),
-            };
+            // Bounded by the job's clock (`job_timeout`), which does not count the wait for a
+            // transfer slot of the phone's host.
+            return self
+                .execute_object_command(phone_id, project_id, payload)
+                .await;
         }
         match command {
             "shell" | "uninstall" => {}

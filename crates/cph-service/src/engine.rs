@@ -6,7 +6,9 @@
 //!   only if this process still holds the job's lease.
 //! - Leases of running jobs are renewed; a lease that lapses (its process died) returns the job to
 //!   the queue, and a job claimed `job_max_attempts` times fails instead of running again.
-//! - Every wait is bounded: a job's execution by `job_timeout`, queue polling by a short tick.
+//! - Every wait is bounded: a job's execution by `job_timeout` (its [`JobClock`], which stops
+//!   while the job waits for a per-host transfer slot; that wait has its own bound), queue
+//!   polling by a short tick.
 
 use crate::jobs::kind;
 use crate::phones::{merge_properties, properties_need_restart};
@@ -47,6 +49,92 @@ impl EngineHandle {
 }
 
 type Done = (JobRow, Outcome);
+
+tokio::task_local! {
+    /// The clock of the job the current task executes.
+    static JOB_CLOCK: Arc<JobClock>;
+}
+
+/// The execution time a job has left. It runs except while the job waits for a transfer slot
+/// ([`pause_job_clock`]): that wait is bounded separately (`transfer_wait`), so a job queued
+/// behind other transfers of its host does not use up its `job_timeout` before it starts.
+pub(crate) struct JobClock {
+    state: watch::Sender<ClockState>,
+}
+
+#[derive(Clone, Copy)]
+struct ClockState {
+    deadline: tokio::time::Instant,
+    paused_since: Option<tokio::time::Instant>,
+}
+
+/// Keeps the job's clock stopped until dropped; the deadline moves by the time it was held.
+pub(crate) struct ClockPause {
+    clock: Arc<JobClock>,
+}
+
+impl Drop for ClockPause {
+    fn drop(&mut self) {
+        self.clock.state.send_modify(|s| {
+            if let Some(since) = s.paused_since.take() {
+                s.deadline += since.elapsed();
+            }
+        });
+    }
+}
+
+/// Stops the clock of the job the current task executes, if it runs under one, until the
+/// returned guard is dropped. A clock already stopped is left to its first guard.
+pub(crate) fn pause_job_clock() -> Option<ClockPause> {
+    JOB_CLOCK
+        .try_with(|clock| {
+            let mut paused = false;
+            clock.state.send_if_modified(|s| {
+                if s.paused_since.is_none() {
+                    s.paused_since = Some(tokio::time::Instant::now());
+                    paused = true;
+                }
+                paused
+            });
+            paused.then(|| ClockPause {
+                clock: clock.clone(),
+            })
+        })
+        .ok()
+        .flatten()
+}
+
+/// Runs `work` with `limit` of job time ([`JobClock`]); `None` when the time ran out first
+/// (`work` is then dropped).
+pub(crate) async fn within_job_time<F: std::future::Future>(
+    limit: Duration,
+    work: F,
+) -> Option<F::Output> {
+    let (state, mut changes) = watch::channel(ClockState {
+        deadline: tokio::time::Instant::now() + limit,
+        paused_since: None,
+    });
+    let work = JOB_CLOCK.scope(Arc::new(JobClock { state }), work);
+    tokio::pin!(work);
+    loop {
+        let s = *changes.borrow_and_update();
+        // The sender lives in the clock the work holds, so `changed` fails only once the work
+        // is done; the work's branch is polled first.
+        match s.paused_since {
+            Some(_) => tokio::select! {
+                biased;
+                out = &mut work => return Some(out),
+                _ = changes.changed() => {}
+            },
+            None => tokio::select! {
+                biased;
+                out = &mut work => return Some(out),
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep_until(s.deadline) => return None,
+            },
+        }
+    }
+}
 
 impl Service {
     /// Start-up recovery: on SQLite (one process by construction) jobs left running by a previous
@@ -182,13 +270,17 @@ impl Service {
                 let svc = self.clone();
                 let done = done.clone();
                 tokio::spawn(async move {
-                    let outcome =
-                        match tokio::time::timeout(svc.config().job_timeout, svc.execute(&job))
-                            .await
-                        {
-                            Ok(o) => o,
-                            Err(_) => failed("CPS.0054", "Handle job timeout."),
-                        };
+                    let limit = svc.config().job_timeout;
+                    let outcome = match within_job_time(limit, svc.execute(&job)).await {
+                        Some(o) => o,
+                        None => failed(
+                            "CPS.0054",
+                            &format!(
+                                "Handle job timeout: the job did not finish within {} ms.",
+                                limit.as_millis()
+                            ),
+                        ),
+                    };
                     let _ = done.send((job, outcome)).await;
                     drop(permit);
                 });
@@ -726,6 +818,7 @@ impl Service {
                 ..profile
             },
             adb_keys: self.phone_adb_keys(p).await,
+            ports: self.phone_ports(p).await,
         }
     }
 }
@@ -934,4 +1027,72 @@ async fn finish_effects(c: &mut AnyConnection, j: &JobRow, o: &Outcome, now: i64
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_millis(300);
+
+    #[tokio::test]
+    async fn time_paused_for_a_slot_does_not_count() {
+        // 200 ms of work, 600 ms stopped, 50 ms of work: 250 ms of job time, over the limit
+        // only if the stop counted.
+        let out = within_job_time(LIMIT, async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let paused = pause_job_clock().expect("a job clock runs");
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            drop(paused);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            7
+        })
+        .await;
+        assert_eq!(out, Some(7));
+    }
+
+    #[tokio::test]
+    async fn running_time_counts_before_and_after_a_pause() {
+        let started = tokio::time::Instant::now();
+        let out = within_job_time(LIMIT, async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(pause_job_clock());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let paused = pause_job_clock();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            drop(paused);
+            // 250 ms used before the pause: the limit is reached 50 ms after it.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        })
+        .await;
+        assert_eq!(out, None);
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(650) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn work_past_the_limit_is_cut_off() {
+        let started = tokio::time::Instant::now();
+        let out = within_job_time(LIMIT, tokio::time::sleep(Duration::from_secs(5))).await;
+        assert_eq!(out, None);
+        assert!(started.elapsed() < Duration::from_secs(3));
+        // Outside a job there is no clock to stop.
+        assert!(pause_job_clock().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_second_pause_leaves_the_clock_to_the_first() {
+        let out = within_job_time(LIMIT, async {
+            let first = pause_job_clock().expect("a job clock runs");
+            assert!(pause_job_clock().is_none());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            drop(first);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        })
+        .await;
+        assert_eq!(out, None);
+    }
 }

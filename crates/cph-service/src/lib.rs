@@ -29,6 +29,7 @@ pub mod validate;
 pub mod vpc;
 
 pub use error::{Result, ServiceError};
+pub use objects::TransferStats;
 
 use cph_catalog::Catalog;
 use cph_domain::Clock;
@@ -51,8 +52,13 @@ pub struct ServiceConfig {
     pub job_max_attempts: i64,
     /// Jobs executed at once by this process.
     pub job_concurrency: usize,
-    /// Upper bound on one job's execution.
+    /// Upper bound on one job's execution. Waits for a transfer slot do not count against it.
     pub job_timeout: Duration,
+    /// Object transfers (InstallApk, PushFile, data import and export) applied to phones at
+    /// once per host; the others wait for a slot.
+    pub transfers_per_host: usize,
+    /// Longest wait for a transfer slot; a job still waiting then fails with `CPS.0042`.
+    pub transfer_wait: Duration,
     /// Secret for signing `X-Auth-Token` tokens.
     pub token_key: Vec<u8>,
     /// Token lifetime.
@@ -85,6 +91,8 @@ impl Default for ServiceConfig {
             job_max_attempts: 3,
             job_concurrency: 10_000,
             job_timeout: Duration::from_secs(600),
+            transfers_per_host: 8,
+            transfer_wait: Duration::from_secs(3600),
             token_key: Vec::new(),
             token_ttl: Duration::from_secs(24 * 3600),
             default_host_capacity: 100,
@@ -114,6 +122,8 @@ pub(crate) struct Inner {
     pub adb: adb::AdbAccess,
     /// The object store data operations read from (set once by the server).
     pub objects: std::sync::OnceLock<objects::Objects>,
+    /// Transfer slots per host.
+    pub transfers: objects::TransferSlots,
     /// The SSH gateways of servers (set once by the server).
     pub gateways: std::sync::OnceLock<gateway::Gateways>,
     /// The connect relay's key and limits (set once by the server).
@@ -137,6 +147,7 @@ impl Service {
         agent: Arc<dyn HostAgent>,
     ) -> Service {
         let adb = adb::AdbAccess::new(config.adb_key.clone());
+        let transfers = objects::TransferSlots::new(config.transfers_per_host);
         Service {
             inner: Arc::new(Inner {
                 store,
@@ -148,6 +159,7 @@ impl Service {
                 instance_id: cph_domain::ids::hex_id(),
                 adb,
                 objects: std::sync::OnceLock::new(),
+                transfers,
                 gateways: std::sync::OnceLock::new(),
                 connect: std::sync::OnceLock::new(),
                 auth_cache: iam::AuthCache::default(),

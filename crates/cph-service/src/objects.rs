@@ -14,16 +14,27 @@
 //! limit) once for all the jobs that need the same object version at the same time, checked,
 //! and then applied to each phone through ADB: `install` / `install-multiple` with the caller's
 //! options, or a tar validated in full (no `..`, absolute paths, escaping links or device files)
-//! and unpacked under the phone's root. Spool files are removed when the job ends.
+//! and unpacked under the phone's root. Spool files are removed when the last job holding them
+//! ends.
+//!
+//! Every transfer to or from a phone (install, push, import, export) holds one of the
+//! `transfers_per_host` slots of the phone's host while it runs, so the memory a fan-out takes
+//! (ADB packets in flight, chunks queued by the phones, archive buffers) is bounded by the
+//! slots, not by the number of phones. A job spools its object first (shared with the jobs
+//! waiting beside it, which keep the spool file alive), then waits for a slot, then validates
+//! and applies. The wait does not count against `job_timeout` (see [`crate::engine::JobClock`]);
+//! it is bounded by `transfer_wait`, after which the job fails with `CPS.0042` (System busy).
 
 use crate::Service;
 use crate::engine::{failed, truncate_utf8};
 use cph_store::jobs::Outcome;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use tokio::io::AsyncWriteExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Where objects are read and spooled.
 pub(crate) struct Objects {
@@ -32,6 +43,82 @@ pub(crate) struct Objects {
     pub spool_dir: PathBuf,
     /// Spool files being used, by object version.
     pub spools: std::sync::Mutex<HashMap<String, Weak<Spooled>>>,
+}
+
+/// The transfer slots of each host (`ServiceConfig::transfers_per_host`).
+pub(crate) struct TransferSlots {
+    per_host: usize,
+    hosts: std::sync::Mutex<HashMap<String, Arc<HostSlots>>>,
+}
+
+/// One host's slots and what they are doing.
+struct HostSlots {
+    slots: Arc<Semaphore>,
+    in_flight: AtomicUsize,
+    waiting: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+    waited: AtomicUsize,
+}
+
+/// What the transfer slots of one host are doing (the service reports them per host).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransferStats {
+    /// Slots of the host.
+    pub slots: usize,
+    /// Transfers running now.
+    pub in_flight: usize,
+    /// Jobs waiting for a slot now.
+    pub waiting: usize,
+    /// Most transfers that ran at once since the service started.
+    pub peak_in_flight: usize,
+    /// Transfers that had to wait for a slot since the service started.
+    pub waited: usize,
+}
+
+impl TransferSlots {
+    pub(crate) fn new(per_host: usize) -> Self {
+        TransferSlots {
+            per_host: per_host.max(1),
+            hosts: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn host(&self, host: &str) -> Arc<HostSlots> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts
+            .entry(host.to_string())
+            .or_insert_with(|| {
+                Arc::new(HostSlots {
+                    slots: Arc::new(Semaphore::new(self.per_host)),
+                    in_flight: AtomicUsize::new(0),
+                    waiting: AtomicUsize::new(0),
+                    peak_in_flight: AtomicUsize::new(0),
+                    waited: AtomicUsize::new(0),
+                })
+            })
+            .clone()
+    }
+}
+
+/// A transfer slot of a host, held while the transfer runs.
+pub(crate) struct TransferSlot {
+    host: Arc<HostSlots>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for TransferSlot {
+    fn drop(&mut self) {
+        self.host.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Counts a job as waiting for a slot until dropped (also when the job is cancelled).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn missing(bucket: &str, key: &str) -> Outcome {
@@ -130,6 +217,74 @@ impl Service {
             spool_dir,
             spools: std::sync::Mutex::new(HashMap::new()),
         });
+    }
+
+    /// The host whose transfer slots a phone's transfers use. One host agent serves one host,
+    /// so its id names the host (the embedded agent is the one host of this process).
+    fn transfer_host(&self, _phone_id: &str) -> String {
+        self.inner.agent.agent_id().to_string()
+    }
+
+    /// Waits for a transfer slot of the host of `phone_id`; the job's clock stops meanwhile.
+    /// A wait longer than `transfer_wait` fails with `CPS.0042`.
+    pub(crate) async fn transfer_slot(&self, phone_id: &str) -> Result<TransferSlot, Outcome> {
+        let name = self.transfer_host(phone_id);
+        let host = self.inner.transfers.host(&name);
+        let permit = match host.slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                host.waiting.fetch_add(1, Ordering::SeqCst);
+                host.waited.fetch_add(1, Ordering::SeqCst);
+                let _waiting = Waiting(&host.waiting);
+                let _paused = crate::engine::pause_job_clock();
+                let limit = self.config().transfer_wait;
+                match tokio::time::timeout(limit, host.slots.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => p,
+                    // The semaphore is never closed.
+                    Ok(Err(_)) | Err(_) => {
+                        return Err(failed(
+                            "CPS.0042",
+                            &format!(
+                                "System busy: host {name} started no transfer for this job within {} s (at most {} run at once); retry later.",
+                                limit.as_secs(),
+                                self.inner.transfers.per_host
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        let now = host.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        host.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        Ok(TransferSlot {
+            host,
+            _permit: permit,
+        })
+    }
+
+    /// What the transfer slots of each host are doing, by host.
+    pub fn transfer_stats(&self) -> BTreeMap<String, TransferStats> {
+        let hosts = self
+            .inner
+            .transfers
+            .hosts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        hosts
+            .iter()
+            .map(|(name, h)| {
+                (
+                    name.clone(),
+                    TransferStats {
+                        slots: self.inner.transfers.per_host,
+                        in_flight: h.in_flight.load(Ordering::SeqCst),
+                        waiting: h.waiting.load(Ordering::SeqCst),
+                        peak_in_flight: h.peak_in_flight.load(Ordering::SeqCst),
+                        waited: h.waited.load(Ordering::SeqCst),
+                    },
+                )
+            })
+            .collect()
     }
 
     fn objects(&self) -> Result<&Objects, Outcome> {
@@ -267,6 +422,7 @@ impl Service {
                     })
                     .unwrap_or_default();
                 let args: Vec<&str> = options.iter().map(String::as_str).collect();
+                let _slot = self.transfer_slot(phone_id).await?;
                 let client = self.adb_client(phone_id).await?;
                 let paths: Vec<&Path> = spooled.iter().map(|s| s.path()).collect();
                 let r = if command == "install" && paths.len() == 1 {
@@ -334,19 +490,13 @@ impl Service {
         let spooled = self
             .spool_object(owner, object, opts.max_bytes, ".tar")
             .await?;
-        let staged = cph_archive::StagedTar::validate(spooled.path(), opts)
-            .await
-            .map_err(|e| {
-                sub_job_failed(
-                    "the archive was refused; nothing was written.",
-                    e.to_string(),
-                )
-            })?;
+        let staged = validate_spooled(&spooled, opts).await?;
         Ok((spooled, staged))
     }
 
-    /// Spools a tar, validates all of it under `opts` (a refusal writes nothing and names the
-    /// entry), then unpacks it onto the phone.
+    /// Spools a tar, waits for a transfer slot of the phone's host, validates all of the tar
+    /// under `opts` (a refusal writes nothing and names the entry), then unpacks it onto the
+    /// phone. Validation runs in the slot too: its read buffers count among the transfer's.
     async fn apply_archive(
         &self,
         phone_id: &str,
@@ -355,7 +505,11 @@ impl Service {
         opts: cph_archive::ApplyOptions,
         done_verb: &str,
     ) -> Result<Outcome, Outcome> {
-        let (_spooled, staged) = self.staged_archive(owner, object, opts).await?;
+        let spooled = self
+            .spool_object(owner, object, opts.max_bytes, ".tar")
+            .await?;
+        let _slot = self.transfer_slot(phone_id).await?;
+        let staged = validate_spooled(&spooled, opts).await?;
         let client = self.adb_client(phone_id).await?;
         match staged.apply(&client).await {
             Ok(r) => Ok(done(format!(
@@ -411,6 +565,8 @@ impl Service {
                 .spool_dir
                 .join(format!("{}.export.tar", cph_domain::ids::hex_id())),
         );
+        // The slot covers reading the phone; the upload that follows does not touch it.
+        let slot = self.transfer_slot(phone_id).await?;
         let client = self.adb_client(phone_id).await?;
         let file = tokio::fs::File::create(&spooled.0)
             .await
@@ -429,6 +585,7 @@ impl Service {
                 ));
             }
         };
+        drop(slot);
         let reader = tokio::fs::File::open(&spooled.0)
             .await
             .map_err(storage_error)?;
@@ -444,6 +601,21 @@ impl Service {
             Err(e) => Err(upload_failure(bucket, e)),
         }
     }
+}
+
+/// Validates all of a spooled tar under `opts`; a refusal (`CPS.0260`) names the entry.
+async fn validate_spooled(
+    spooled: &Spooled,
+    opts: cph_archive::ApplyOptions,
+) -> Result<cph_archive::StagedTar, Outcome> {
+    cph_archive::StagedTar::validate(spooled.path(), opts)
+        .await
+        .map_err(|e| {
+            sub_job_failed(
+                "the archive was refused; nothing was written.",
+                e.to_string(),
+            )
+        })
 }
 
 /// Largest archive an export writes or an import reads (the reference's 6 GiB push limit).

@@ -24,6 +24,33 @@ pub struct PhoneDetail {
     /// Where the SSH gateway of the phone's server listens, when the server has a key pair
     /// (the tunnel reaches the phone at `phone_ip:5555`).
     pub ssh_endpoint: Option<std::net::SocketAddr>,
+    /// The application ports bought with the phone's server that its host reaches now.
+    pub ports: Vec<PortAccess>,
+}
+
+/// An application port of the phone's server and the host address that reaches it on the phone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortAccess {
+    pub name: String,
+    /// The port inside the phone.
+    pub listen_port: u16,
+    /// `internet_accessible` was `"true"` at purchase.
+    pub public: bool,
+    /// Where the host accepts connections for it.
+    pub addr: std::net::SocketAddr,
+}
+
+/// The application ports stored with a server (`ServerRow::ports`, JSON); unreadable or
+/// out-of-range entries are left out.
+pub(crate) fn server_ports(json: &str) -> Vec<(crate::servers::Port, u16)> {
+    serde_json::from_str::<Vec<crate::servers::Port>>(json)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            let n = u16::try_from(p.listen_port).ok()?;
+            Some((p, n))
+        })
+        .collect()
 }
 
 /// ListCloudPhones query parameters, as received.
@@ -152,6 +179,22 @@ impl Service {
             serde_json::from_str::<crate::servers::Volume>(&s.phone_data_volume).ok()
         });
         let adb_endpoint = self.inner.agent.adb_endpoint(&phone.phone_id);
+        let mapped = self.inner.agent.port_endpoints(&phone.phone_id);
+        let ports = server
+            .as_ref()
+            .map(|s| server_ports(&s.ports))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(p, n)| {
+                let addr = mapped.iter().find(|(l, _)| *l == n)?.1;
+                Some(PortAccess {
+                    name: p.name,
+                    listen_port: n,
+                    public: p.internet_accessible == "true",
+                    addr,
+                })
+            })
+            .collect();
         let ssh_endpoint = match &server {
             Some(s) if !s.keypair_name.is_empty() => self
                 .ensure_gateway(&s.server_id, &s.project_id)
@@ -167,7 +210,28 @@ impl Service {
             data_volume,
             adb_endpoint,
             ssh_endpoint,
+            ports,
         })
+    }
+
+    /// The ports inside a phone its host makes reachable: the application ports of its server
+    /// (only for agents whose phones run endpoints).
+    pub(crate) async fn phone_ports(&self, p: &PhoneRow) -> Vec<u16> {
+        if !self.inner.agent.runs_endpoints() {
+            return Vec::new();
+        }
+        let lookup = async {
+            let mut c = self.store().read().await?;
+            Ok::<_, anyhow::Error>(cph_store::servers::get_any(&mut c, &p.server_id).await?)
+        };
+        match lookup.await {
+            Ok(Some(s)) => server_ports(&s.ports).into_iter().map(|(_, n)| n).collect(),
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(phone_id = %p.phone_id, error = %e, "server ports lookup failed");
+                Vec::new()
+            }
+        }
     }
 
     /// UpdatePhoneName: 1–60 characters of letters, digits, `_`, `-`; unique within the server.

@@ -5,6 +5,8 @@
 mod change;
 #[path = "it/expiry.rs"]
 mod expiry;
+#[path = "it/transfers.rs"]
+mod transfers;
 
 use chrono::{DateTime, Utc};
 use cph_domain::ManualClock;
@@ -35,31 +37,56 @@ pub struct World {
 
 impl World {
     pub async fn new() -> World {
-        let dir =
-            std::env::temp_dir().join(format!("cph-service-it-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}", dir.join("cph.db").display());
-        let store = Store::open(&url).await.unwrap();
-        let clock = Arc::new(ManualClock::new(
-            DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
-        ));
-        let agent = Arc::new(VirtualHostAgent::new(
-            "test",
-            Durations {
-                boot: Duration::from_millis(1),
-                stop: Duration::from_millis(1),
-                reset: Duration::from_millis(1),
-            },
-        ));
-        let service = Service::new(
-            store,
-            cph_catalog::Catalog::builtin(),
-            clock.clone(),
+        let dir = World::temp_dir();
+        let agent = Arc::new(VirtualHostAgent::new("test", World::durations()));
+        World::with(
+            dir,
             ServiceConfig {
                 token_key: vec![7; 32],
                 ..ServiceConfig::default()
             },
             agent.clone(),
+            agent,
+        )
+        .await
+    }
+
+    /// A fresh directory for one world's files (removed by [`World::finish`]).
+    pub fn temp_dir() -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("cph-service-it-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Phones that boot, stop and reset at once.
+    pub fn durations() -> Durations {
+        Durations {
+            boot: Duration::from_millis(1),
+            stop: Duration::from_millis(1),
+            reset: Duration::from_millis(1),
+        }
+    }
+
+    /// A world in `dir` whose service runs with `config` through `host` (`agent`, or an agent
+    /// wrapping it).
+    pub async fn with(
+        dir: std::path::PathBuf,
+        config: ServiceConfig,
+        agent: Arc<VirtualHostAgent>,
+        host: Arc<dyn cph_runtime::HostAgent>,
+    ) -> World {
+        let url = format!("sqlite://{}", dir.join("cph.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let clock = Arc::new(ManualClock::new(
+            DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
+        ));
+        let service = Service::new(
+            store,
+            cph_catalog::Catalog::builtin(),
+            clock.clone(),
+            config,
+            host,
         );
         let boot = service
             .bootstrap(&BootstrapRequest {

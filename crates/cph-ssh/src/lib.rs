@@ -18,7 +18,8 @@
 //!   re-authorized before it is admitted, so a revocation never misses a login in flight.
 //! - Every queue and buffer is bounded: connections per gateway and per address, channels per
 //!   session, the failure table of the throttle, and per tunnel at most
-//!   [`Limits::channel_buffer`] SSH packets queued toward the target plus one read buffer
+//!   [`Limits::channel_buffer`] SSH packets queued toward the target, at most 8 more being
+//!   written to it (packets already queued go out in one vectored write), and one read buffer
 //!   toward the client (which only ever receives what its SSH window allows).
 //! - Every wait is bounded: the handshake and authentication by [`Limits::auth_timeout`],
 //!   policy calls by [`Limits::policy_timeout`], target connects by

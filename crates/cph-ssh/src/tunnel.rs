@@ -8,16 +8,19 @@
 //! too. Once both directions have ended (or one failed), the client gets a moment to close
 //! the channel itself before the gateway closes it.
 
+use std::collections::VecDeque;
 use std::future::Future;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use russh::server::{ChannelOpenHandle, Msg};
 use russh::{Channel, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +31,10 @@ use crate::{AuditEvent, Principal};
 
 /// Bytes read from the target at once.
 const READ_CHUNK: usize = 32 * 1024;
+
+/// Most client packets written to the target at once (taken from the channel's queue, so a
+/// tunnel holds at most this many packets besides the queue's).
+const MAX_BATCH: usize = 8;
 
 /// A tunnel's place in its connection's count; released on drop, whatever happens.
 pub(crate) struct Slot {
@@ -192,22 +199,52 @@ enum TargetEnd {
 type ClientFuture<'a> = Pin<Box<dyn Future<Output = ClientEvent> + Send + 'a>>;
 
 /// Client → target, until the client's EOF or close.
+///
+/// The data packets already queued when a write starts go out together, in one vectored
+/// write of at most [`MAX_BATCH`] packets: the target is woken once for them, not once per
+/// packet.
 async fn client_to_target(
     mut rx: ChannelReadHalf,
     mut target: OwnedWriteHalf,
     bytes: &AtomicU64,
     stall: Duration,
 ) -> ClientEvent {
+    let mut batch: VecDeque<Bytes> = VecDeque::with_capacity(MAX_BATCH);
     loop {
-        match rx.wait().await {
+        let msg = match rx.wait().await {
             Some(ChannelMsg::Data { data }) => {
-                match tokio::time::timeout(stall, target.write_all(&data)).await {
-                    Ok(Ok(())) => {
-                        bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                // Empty packets carry nothing (and would make a vectored write return 0).
+                if !data.is_empty() {
+                    batch.push_back(data);
+                }
+                let mut after = None;
+                for _ in 1..MAX_BATCH {
+                    match ready(&mut rx) {
+                        Some(Some(ChannelMsg::Data { data })) => {
+                            if !data.is_empty() {
+                                batch.push_back(data);
+                            }
+                        }
+                        Some(other) => {
+                            after = Some(other);
+                            break;
+                        }
+                        None => break,
                     }
-                    Ok(Err(_)) | Err(_) => return ClientEvent::Failed(rx),
+                }
+                let len: usize = batch.iter().map(Bytes::len).sum();
+                if write_batch(&mut target, &mut batch, stall).await.is_err() {
+                    return ClientEvent::Failed(rx);
+                }
+                bytes.fetch_add(len as u64, Ordering::Relaxed);
+                match after {
+                    Some(msg) => msg,
+                    None => continue,
                 }
             }
+            msg => msg,
+        };
+        match msg {
             Some(ChannelMsg::Eof) => {
                 let _ = tokio::time::timeout(stall, target.shutdown()).await;
                 return ClientEvent::Eof(rx);
@@ -217,6 +254,52 @@ async fn client_to_target(
             Some(_) => {}
         }
     }
+}
+
+/// The next message of the channel if one is queued (`Some(None)`: the channel is gone), without
+/// waiting.
+fn ready(rx: &mut ChannelReadHalf) -> Option<Option<ChannelMsg>> {
+    let wait = std::pin::pin!(rx.wait());
+    match wait.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(msg) => Some(msg),
+        Poll::Pending => None,
+    }
+}
+
+/// Writes every byte of `batch` (at most [`MAX_BATCH`] packets, none empty) to the target,
+/// emptying it; fails if the target accepts nothing for `stall`.
+async fn write_batch<W: AsyncWrite + Unpin>(
+    target: &mut W,
+    batch: &mut VecDeque<Bytes>,
+    stall: Duration,
+) -> std::io::Result<()> {
+    while !batch.is_empty() {
+        let mut slices = [IoSlice::new(&[]); MAX_BATCH];
+        for (slot, b) in slices.iter_mut().zip(batch.iter()) {
+            *slot = IoSlice::new(b);
+        }
+        let write = target.write_vectored(&slices[..batch.len().min(MAX_BATCH)]);
+        let n = tokio::time::timeout(stall, write)
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut left = n;
+        while left > 0 {
+            let Some(front) = batch.front_mut() else {
+                break;
+            };
+            if front.len() <= left {
+                left -= front.len();
+                batch.pop_front();
+            } else {
+                front.advance(left);
+                left = 0;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// After the client's EOF (or a failed target): discards whatever else the client sends
@@ -346,4 +429,52 @@ async fn pump(
         }
     }
     (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn write_batch_writes_every_byte_in_order_across_partial_writes() {
+        // A pipe of 5 bytes accepts every write only in part.
+        let (mut w, mut r) = tokio::io::duplex(5);
+        let packets: Vec<Bytes> = (0..MAX_BATCH)
+            .map(|i| Bytes::from(vec![i as u8; 3 + i * 7]))
+            .collect();
+        let expected: Vec<u8> = packets.iter().flat_map(|p| p.iter().copied()).collect();
+        let mut batch: VecDeque<Bytes> = packets.into_iter().collect();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).await.map(|_| got)
+        });
+        write_batch(&mut w, &mut batch, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(batch.is_empty());
+        drop(w);
+        assert_eq!(reader.await.unwrap().unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn write_batch_fails_when_the_target_is_gone() {
+        let (mut w, r) = tokio::io::duplex(5);
+        drop(r);
+        let mut batch: VecDeque<Bytes> = [Bytes::from_static(b"hello")].into_iter().collect();
+        let r = write_batch(&mut w, &mut batch, Duration::from_secs(5)).await;
+        assert!(r.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn write_batch_gives_up_on_a_target_that_accepts_nothing() {
+        let (mut w, _r) = tokio::io::duplex(4);
+        let mut batch: VecDeque<Bytes> = [Bytes::from_static(b"more than four")]
+            .into_iter()
+            .collect();
+        let r = write_batch(&mut w, &mut batch, Duration::from_secs(5)).await;
+        assert_eq!(r.map_err(|e| e.kind()), Err(std::io::ErrorKind::TimedOut));
+        // What the target did accept is gone from the batch.
+        assert_eq!(batch.front().map(|b| &b[..]), Some(&b" than four"[..]));
+    }
 }

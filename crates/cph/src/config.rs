@@ -34,12 +34,14 @@ pub struct FileConfig {
     pub job_max_attempts: Option<i64>,
     pub job_concurrency: Option<usize>,
     pub job_timeout_secs: Option<u64>,
+    pub transfers_per_host: Option<usize>,
     pub expiry_interval_secs: Option<u64>,
     pub catalog_file: Option<PathBuf>,
     pub master_key_file: Option<PathBuf>,
     pub log: Option<String>,
     pub phone_bind_ip: Option<String>,
     pub phone_ports: Option<String>,
+    pub app_ports: Option<String>,
     pub sync_commands_per_minute: Option<u32>,
     pub s3_listen: Option<String>,
     pub s3_domain: Option<String>,
@@ -113,6 +115,10 @@ pub struct ServeArgs {
     pub job_concurrency: Option<usize>,
     #[arg(long, env = "CPH_JOB_TIMEOUT_SECS")]
     pub job_timeout_secs: Option<u64>,
+    /// Object transfers (InstallApk, PushFile, data import/export) applied to phones at once
+    /// per host, 1-1024; other jobs wait for a slot. Default 8.
+    #[arg(long, env = "CPH_TRANSFERS_PER_HOST")]
+    pub transfers_per_host: Option<usize>,
     /// Seconds between passes that renew or freeze servers whose charging period ended.
     #[arg(long, env = "CPH_EXPIRY_INTERVAL_SECS")]
     pub expiry_interval_secs: Option<u64>,
@@ -128,6 +134,10 @@ pub struct ServeArgs {
     /// Host ports for the phones' ADB endpoints, `first-last`. Default 20000-39999.
     #[arg(long, env = "CPH_PHONE_PORTS")]
     pub phone_ports: Option<String>,
+    /// Host ports that reach the application ports bought with servers (one per port of each
+    /// running phone, bound on phone_bind_ip), `first-last`. Default 41000-48999.
+    #[arg(long, env = "CPH_APP_PORTS")]
+    pub app_ports: Option<String>,
     /// RunSyncCommand calls allowed per user and minute (0: no limit). Default 6.
     #[arg(long, env = "CPH_SYNC_COMMANDS_PER_MINUTE")]
     pub sync_commands_per_minute: Option<u32>,
@@ -197,6 +207,7 @@ pub struct Resolved {
     pub job_max_attempts: i64,
     pub job_concurrency: usize,
     pub job_timeout_secs: u64,
+    pub transfers_per_host: usize,
     pub expiry_interval_secs: u64,
     pub catalog_file: Option<PathBuf>,
     /// The configured master key file (`None`: `secrets.key` in the data directory).
@@ -204,6 +215,7 @@ pub struct Resolved {
     pub log: String,
     pub phone_bind_ip: std::net::IpAddr,
     pub phone_ports: std::ops::RangeInclusive<u16>,
+    pub app_ports: std::ops::RangeInclusive<u16>,
     pub sync_commands_per_minute: u32,
     pub s3_listen: String,
     pub s3_domain: Option<String>,
@@ -288,6 +300,11 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<Resolved> {
         job_max_attempts: a.job_max_attempts.or(f.job_max_attempts).unwrap_or(3),
         job_concurrency: a.job_concurrency.or(f.job_concurrency).unwrap_or(10_000),
         job_timeout_secs: a.job_timeout_secs.or(f.job_timeout_secs).unwrap_or(600),
+        transfers_per_host: match a.transfers_per_host.or(f.transfers_per_host) {
+            None => 8,
+            Some(n @ 1..=1024) => n,
+            Some(_) => anyhow::bail!("transfers_per_host must be between 1 and 1024"),
+        },
         expiry_interval_secs: a
             .expiry_interval_secs
             .or(f.expiry_interval_secs)
@@ -307,6 +324,12 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<Resolved> {
                 .clone()
                 .or(f.phone_ports)
                 .unwrap_or_else(|| "20000-39999".into()),
+        )?,
+        app_ports: parse_port_range(
+            &a.app_ports
+                .clone()
+                .or(f.app_ports)
+                .unwrap_or_else(|| "41000-48999".into()),
         )?,
         sync_commands_per_minute: a
             .sync_commands_per_minute
@@ -456,11 +479,19 @@ mod tests {
         assert_eq!(r.listen, "127.0.0.1:1");
         assert_eq!(r.region, "r-flag");
         assert_eq!(r.phone_boot_ms, 7);
+        assert_eq!(r.transfers_per_host, 8);
         assert!(r.database_url.starts_with("sqlite://"));
         assert_eq!(
             r.keypair_algorithm,
             cph_service::keypairs::KeypairAlgorithm::Rsa
         );
+        std::fs::write(&path, "transfers_per_host = 3\n").unwrap();
+        assert_eq!(resolve(&a).unwrap().transfers_per_host, 3);
+        a.transfers_per_host = Some(12);
+        assert_eq!(resolve(&a).unwrap().transfers_per_host, 12);
+        a.transfers_per_host = Some(0);
+        assert!(resolve(&a).is_err());
+        a.transfers_per_host = None;
         std::fs::write(&path, "nonsense = 1\n").unwrap();
         assert!(resolve(&a).is_err());
     }

@@ -43,6 +43,9 @@ pub async fn build_service(r: &Resolved) -> anyhow::Result<Service> {
         job_max_attempts: r.job_max_attempts.max(1),
         job_concurrency: r.job_concurrency.max(1),
         job_timeout: Duration::from_secs(r.job_timeout_secs.max(1)),
+        transfers_per_host: r.transfers_per_host,
+        // A job queued behind its host's transfers may wait this long for a slot.
+        transfer_wait: Duration::from_secs(r.job_timeout_secs.max(1)).saturating_mul(6),
         expiry_interval: Duration::from_secs(r.expiry_interval_secs.max(1)),
         token_key: token_key(&r.data_dir)?,
         default_host_capacity: r.default_host_capacity,
@@ -55,6 +58,7 @@ pub async fn build_service(r: &Resolved) -> anyhow::Result<Service> {
     let mut hosting = PhoneHosting::new(r.data_dir.join("phones"), vec![adb_key.public_key()]);
     hosting.bind_ip = r.phone_bind_ip;
     hosting.ports = r.phone_ports.clone();
+    hosting.app_ports = r.app_ports.clone();
     let agent = VirtualHostAgent::hosted(
         "local",
         Durations {

@@ -98,6 +98,12 @@ pub async fn show(
                     .ssh_endpoint
                     .map(|addr| ssh_access_info(&p.phone_ip, addr)),
             )
+            .chain(
+                detail
+                    .ports
+                    .iter()
+                    .map(|port| port_access_info(&p.phone_ip, port)),
+            )
             .collect(),
         property: p.properties.clone(),
         custom_property: Some(custom),
@@ -233,6 +239,32 @@ fn ssh_access_info(phone_ip: &str, addr: std::net::SocketAddr) -> w::PhoneAccess
     w::PhoneAccessInfo {
         r#type: "ssh".into(),
         ..adb_access_info(phone_ip, addr)
+    }
+}
+
+/// The entry of an application port bought with the phone's server: `type` is the port's name,
+/// `listen_port` the port inside the phone, `server_ip:access_port` the host address that
+/// reaches it; `public_ip`/`access_ip` carry that address only when the port was bought
+/// internet-accessible.
+fn port_access_info(phone_ip: &str, port: &cph_service::phones::PortAccess) -> w::PhoneAccessInfo {
+    let ip = port.addr.ip().to_string();
+    let public = if port.public {
+        ip.clone()
+    } else {
+        String::new()
+    };
+    w::PhoneAccessInfo {
+        r#type: port.name.clone(),
+        device_ip: phone_ip.to_string(),
+        phone_ip: phone_ip.to_string(),
+        listen_port: i32::from(port.listen_port),
+        access_ip: public.clone(),
+        public_ip: public,
+        intranet_ip: ip.clone(),
+        server_ip: ip,
+        access_port: i32::from(port.addr.port()),
+        phone_ipv6: None,
+        server_ipv6: None,
     }
 }
 

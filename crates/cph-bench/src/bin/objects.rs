@@ -52,7 +52,10 @@
 //! (outside the timing), and the service runs at most `--concurrency` jobs at a time (its
 //! `--job-concurrency`; by default the most that fit the budget: (budget / tar) − 4 −
 //! verified phones, since the tar file, the stored object, the spool file, the verified trees
-//! and one tree being deleted are on disk too). Free space is checked with `statvfs` before
+//! and one tree being deleted are on disk too). With `--transfers-per-host N` (passed to the
+//! service, which then unpacks at most N trees at a time while the other jobs wait for a slot)
+//! the plan counts N + 1 trees however many jobs run, so all the jobs may be submitted at once.
+//! Free space is checked with `statvfs` before
 //! anything is written; a run that cannot fit is refused with what it needs. Deleted trees
 //! whose pages were not yet written back are never written, for the phones as for `tar -x`.
 //! The phones' trees are deleted while other jobs still run, so the fan-out's figure carries
@@ -205,6 +208,10 @@ struct Args {
     /// Jobs the service runs at a time (default: the most that fit --disk-budget).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=60))]
     concurrency: Option<u64>,
+    /// The service's `--transfers-per-host` (default: the service's own default, and the disk
+    /// plan counts one tree per job).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    transfers_per_host: Option<u64>,
     /// Phones whose unpacked files are all hashed after the timing.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=60))]
     verify_phones: u64,
@@ -236,6 +243,8 @@ struct PushNeeds {
     phones: usize,
     verify: usize,
     concurrency: Option<usize>,
+    /// The service's transfers per host, when the run sets it.
+    transfers: Option<usize>,
 }
 
 /// How the run fits on the disk.
@@ -300,8 +309,15 @@ fn plan_disk(free: u64, limit: u64, needs: DiskNeeds) -> Result<DiskPlan, PlanEr
     };
     let tar = p.tar.max(1);
     let fixed = 4 + p.verify as u64;
-    let peak_for = |k: usize| tar.saturating_mul(fixed + k as u64);
-    let fits = (budget / tar).saturating_sub(fixed) as usize;
+    // Trees on disk with k jobs running: one per job, or with the service's transfer slots, one
+    // per slot and one of a job that just ended.
+    let trees = |k: usize| p.transfers.map_or(k, |t| k.min(t + 1));
+    let peak_for = |k: usize| tar.saturating_mul(fixed + trees(k) as u64);
+    let fit_trees = (budget / tar).saturating_sub(fixed) as usize;
+    let fits = match p.transfers {
+        Some(t) if fit_trees > t => p.phones,
+        _ => fit_trees,
+    };
     if fits == 0 {
         return Err(PlanError::FanOut {
             need: peak_for(1),
@@ -578,6 +594,7 @@ impl ServiceProcess {
         data: PathBuf,
         job_concurrency: usize,
         job_timeout: Duration,
+        transfers_per_host: Option<u64>,
     ) -> anyhow::Result<ServiceProcess> {
         std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
         let log = data.with_extension("log");
@@ -595,6 +612,11 @@ impl ServiceProcess {
             .arg(job_concurrency.to_string())
             .arg("--job-timeout-secs")
             .arg(job_timeout.as_secs().to_string())
+            .args(
+                transfers_per_host
+                    .map(|t| vec!["--transfers-per-host".to_string(), t.to_string()])
+                    .unwrap_or_default(),
+            )
             // No configuration of the user's leaks in (CPH_* variables, a config file).
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -1166,6 +1188,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 phones: args.phones as usize,
                 verify: args.verify_phones.min(args.phones) as usize,
                 concurrency: args.concurrency.map(|c| c as usize),
+                transfers: args.transfers_per_host.map(|t| t as usize),
             }),
         },
     )
@@ -1257,8 +1280,14 @@ async fn bench_transfer(args: &Args, env: &Env) -> anyhow::Result<(Vec<Row>, ser
         let (src, s) = (src.clone(), seed());
         blocking(move || write_random(&src, bytes, s)).await?
     };
-    let svc =
-        ServiceProcess::start(&env.cph, tmp.path().join("data"), 10_000, env.step_timeout).await?;
+    let svc = ServiceProcess::start(
+        &env.cph,
+        tmp.path().join("data"),
+        10_000,
+        env.step_timeout,
+        None,
+    )
+    .await?;
     let sampler = RssSampler::start(&svc.pid, RSS_SAMPLE);
     let bucket = bucket_name();
     let home = tmp.path().to_path_buf();
@@ -1513,6 +1542,7 @@ async fn bench_push(
         tmp.path().join("data"),
         concurrency,
         env.step_timeout,
+        args.transfers_per_host,
     )
     .await?;
     let sampler = RssSampler::start(&svc.pid, RSS_SAMPLE);
@@ -1723,8 +1753,11 @@ async fn bench_push(
     let rows = vec![
         Row {
             name: format!(
-                "PushFile {} tar → {n} phones of one server ({concurrency} jobs at a time): aggregate unpack",
-                human(tar_bytes)
+                "PushFile {} tar → {n} phones of one server ({concurrency} jobs at a time{}): aggregate unpack",
+                human(tar_bytes),
+                args.transfers_per_host
+                    .map(|t| format!(", {t} transfers per host"))
+                    .unwrap_or_default()
             ),
             figure: format!("{fan_mbps:.0} MB/s ({wall:.1} s)"),
             baseline: format!("{n} × tar -x {baseline_mbps:.0} MB/s ({tar_total:.1} s)"),
@@ -1774,6 +1807,7 @@ async fn bench_push(
         "tar_files": files.len(),
         "phones": n,
         "job_concurrency": concurrency,
+        "transfers_per_host": args.transfers_per_host,
         "wall_s": wall,
         "aggregate_mbps": fan_mbps,
         "job_end_s": {"first": times.first(), "median": median(&times), "last": times.last()},
@@ -1807,6 +1841,7 @@ mod tests {
                 phones: 60,
                 verify: 3,
                 concurrency,
+                transfers: None,
             })
         };
         let p = plan_disk(
@@ -1878,9 +1913,34 @@ mod tests {
                 phones: 8,
                 verify: 3,
                 concurrency: None,
+                transfers: None,
             }),
         };
         assert_eq!(plan_disk(80 * GIB, 40 * GIB, few).unwrap().concurrency, 8);
+        // With the service's transfer slots every job may run: 7 fixed copies and 9 trees.
+        let capped = |concurrency| DiskNeeds {
+            object: None,
+            push: Some(PushNeeds {
+                tar: 2 * GIB,
+                phones: 60,
+                verify: 3,
+                concurrency,
+                transfers: Some(8),
+            }),
+        };
+        let p = plan_disk(80 * GIB, 40 * GIB, capped(None)).unwrap();
+        assert_eq!((p.concurrency, p.push_peak), (60, 32 * GIB));
+        assert_eq!(
+            plan_disk(80 * GIB, 40 * GIB, capped(Some(60)))
+                .unwrap()
+                .concurrency,
+            60
+        );
+        // Slots that do not fit the budget leave the plan as without them.
+        assert!(matches!(
+            plan_disk(30 * GIB, 40 * GIB, capped(Some(60))),
+            Err(PlanError::Concurrency { fits: 7, .. })
+        ));
     }
 
     #[test]

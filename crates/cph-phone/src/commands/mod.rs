@@ -1,9 +1,11 @@
 //! The phone's commands, with toybox's options, output formats and exit codes (as on
-//! Android): file commands (`files`), text filters (`text`), system information (`sys`).
+//! Android): file commands (`files`), text filters (`text`), system information (`sys`), `nc -l`
+//! (`net`, over the phone's socket table `crate::net`).
 //! They work on the phone's file tree only. [`lookup`] also finds the Android service
 //! commands (`crate::android::COMMANDS`: `getprop`, `pm`, `am`, …).
 
 mod files;
+mod net;
 pub mod regex;
 mod sys;
 mod text;
@@ -44,6 +46,8 @@ pub const COMMANDS: &[(&str, CommandFn)] = &[
     ("md5sum", files::md5sum),
     ("mkdir", files::mkdir),
     ("mv", files::mv),
+    ("nc", net::nc),
+    ("netcat", net::nc),
     ("nproc", sys::nproc),
     ("printenv", sys::printenv),
     ("printf", printf),

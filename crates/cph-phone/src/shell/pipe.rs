@@ -41,6 +41,36 @@ pub fn pipe() -> (PipeWriter, PipeReader) {
     (PipeWriter(shared.clone()), PipeReader(shared))
 }
 
+/// Closes a pipe from any thread, whichever end it came from: buffered bytes are dropped, the
+/// reader sees end of file and the writer `BrokenPipe`, and both wake up at once.
+#[derive(Clone)]
+pub struct PipeCloser(Arc<PipeShared>);
+
+impl PipeCloser {
+    pub fn close(&self) {
+        let mut st = lock(&self.0.state);
+        st.writer_closed = true;
+        st.reader_closed = true;
+        st.data.clear();
+        drop(st);
+        self.0.cv.notify_all();
+    }
+}
+
+impl PipeWriter {
+    /// A handle that closes this pipe from elsewhere.
+    pub fn closer(&self) -> PipeCloser {
+        PipeCloser(self.0.clone())
+    }
+}
+
+impl PipeReader {
+    /// A handle that closes this pipe from elsewhere.
+    pub fn closer(&self) -> PipeCloser {
+        PipeCloser(self.0.clone())
+    }
+}
+
 impl Write for PipeWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {

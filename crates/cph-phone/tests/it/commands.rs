@@ -488,3 +488,119 @@ fn android_commands_are_reachable() {
     assert!(o.out().ends_with("0\n"), "{}", o.out());
     assert!(!o.err().contains("not found"));
 }
+
+/// Waits until something listens on `port` of the phone.
+fn wait_listening(p: &PhoneCore, port: u16) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !p.net.is_listening(port) {
+        assert!(std::time::Instant::now() < end, "nothing listens on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn nc_listens_for_one_connection_and_relays_both_ways() {
+    use std::io::{Read, Write};
+    let (_d, p) = phone();
+    let p = Arc::new(p);
+    // Nothing listens yet: refused.
+    assert_eq!(
+        p.net.connect(20000).err().map(|e| e.kind()),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    let core = p.clone();
+    let t = std::thread::spawn(move || {
+        cph_phone::shell::run_capture(
+            &core,
+            "echo hello-from-phone | nc -l -p 20000; echo rc=$?",
+            b"",
+        )
+    });
+    wait_listening(&p, 20000);
+    let mut c = p.net.connect(20000).unwrap();
+    // One connection per listener: a second one is refused.
+    assert!(p.net.connect(20000).is_err());
+    c.writer.write_all(b"hello-from-host\n").unwrap();
+    drop(c.writer);
+    let mut got = String::new();
+    c.reader.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "hello-from-phone\n");
+    let o = t.join().unwrap();
+    assert_eq!(o.out(), "hello-from-host\nrc=0\n", "{}", o.err());
+    assert!(!p.net.is_listening(20000));
+
+    // `nc -l PORT` and stdin from the shell's own input.
+    let core = p.clone();
+    let t = std::thread::spawn(move || {
+        cph_phone::shell::run_capture(&core, "nc -l 20001", b"from-stdin")
+    });
+    wait_listening(&p, 20001);
+    let mut c = p.net.connect(20001).unwrap();
+    drop(c.writer);
+    let mut got = String::new();
+    c.reader.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "from-stdin");
+    assert_eq!(t.join().unwrap().status, 0);
+}
+
+#[test]
+fn nc_refuses_bad_use_and_taken_ports() {
+    let (_d, p) = phone();
+    let o = sh(&p, "nc 10.0.0.1 80");
+    assert_eq!(o.status, 1);
+    assert_eq!(o.err(), "nc: only listening (-l) is supported\n");
+    let o = sh(&p, "nc -l -p 0");
+    assert_eq!((o.status, o.err()), (1, "nc: bad port '0'\n".to_string()));
+    let o = sh(&p, "nc -l -p x");
+    assert_eq!(o.status, 1);
+    let _held = p.net.listen(20002).unwrap();
+    let o = sh(&p, "nc -l -p 20002");
+    assert_eq!(o.status, 1);
+    assert_eq!(o.err(), "nc: bind: Address already in use\n");
+}
+
+#[test]
+fn nc_stops_when_its_client_goes_away() {
+    let (_d, p) = phone();
+    let p = Arc::new(p);
+    let cancel = cph_phone::shell::Cancel::new();
+    // Waiting for a connection.
+    let (core, c2) = (p.clone(), cancel.clone());
+    let t = std::thread::spawn(move || {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        cph_phone::shell::run_script_with(
+            &core,
+            "nc -l -p 20003",
+            &mut &b""[..],
+            &mut o,
+            &mut e,
+            &c2,
+        )
+    });
+    wait_listening(&p, 20003);
+    cancel.cancel();
+    assert_eq!(t.join().unwrap(), cph_phone::shell::HUNG_UP);
+    assert!(!p.net.is_listening(20003));
+    // Relaying a connection whose peer sends nothing and never closes.
+    let cancel = cph_phone::shell::Cancel::new();
+    let (core, c2) = (p.clone(), cancel.clone());
+    let t = std::thread::spawn(move || {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        cph_phone::shell::run_script_with(
+            &core,
+            "nc -l -p 20004",
+            &mut &b""[..],
+            &mut o,
+            &mut e,
+            &c2,
+        )
+    });
+    wait_listening(&p, 20004);
+    let mut c = p.net.connect(20004).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    cancel.cancel();
+    assert_eq!(t.join().unwrap(), cph_phone::shell::HUNG_UP);
+    let mut rest = Vec::new();
+    use std::io::Read;
+    c.reader.read_to_end(&mut rest).unwrap();
+}
