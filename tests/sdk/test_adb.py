@@ -9,6 +9,8 @@ import dataclasses
 import hashlib
 import os
 import re
+import socket
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -39,7 +41,7 @@ from huaweicloudsdkecs.v2 import (
     NovaCreateKeypairRequestBody,
 )
 
-from adb_tools import ADB, APK, APK_PACKAGE, StockAdb, port_open, wait_endpoint
+from adb_tools import ADB, APK, APK_PACKAGE, StockAdb, free_port, port_open, wait_endpoint
 from cph_sdk import (
     buy_running_servers,
     expect_error,
@@ -221,6 +223,96 @@ def test_shell_cannot_leave_the_sandbox(adb, phone):
         assert "Read-only file system" in r.stderr
     finally:
         marker.unlink()
+
+
+# ---------------------------------------------------------------------------------------------
+# Port forwarding
+
+
+def _connect_when_listening(port: int, greeting: bytes, timeout: float = 20) -> socket.socket:
+    """Connects to the local end of a forward until the phone accepts (the adb server closes
+    the connection at once while nothing listens on the phone), sending `greeting` each time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        try:
+            s.sendall(greeting)
+            s.settimeout(1)
+            if s.recv(1) == b"":
+                s.close()
+                time.sleep(0.1)
+                continue
+            raise AssertionError("the phone spoke first")
+        except socket.timeout:
+            s.settimeout(20)
+            return s
+        except ConnectionError:
+            s.close()
+            time.sleep(0.1)
+    raise AssertionError("the phone never accepted the forwarded connection")
+
+
+def test_forward_reaches_nc_in_the_phone_and_back(adb, phone):
+    """`adb forward tcp:L tcp:8080` while `adb shell nc -l -p 8080` runs: what the host sends
+    through L is nc's output, and nc's input comes back through L."""
+    _, ep = phone
+    local = free_port()
+    r = adb.run("-s", ep.serial, "forward", f"tcp:{local}", "tcp:8080")
+    assert r.returncode == 0, r.stderr
+    try:
+        assert f"{ep.serial} tcp:{local} tcp:8080" in adb.run("forward", "--list").stdout
+        # Nothing listens on the phone's port: the forwarded connection is closed at once.
+        with socket.create_connection(("127.0.0.1", local), timeout=10) as s:
+            s.settimeout(10)
+            try:
+                assert s.recv(16) == b""
+            except ConnectionResetError:
+                pass
+
+        nc = subprocess.Popen(
+            [ADB, "-s", ep.serial, "shell", "nc -l -p 8080"],
+            env=adb.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            conn = _connect_when_listening(local, b"hello through the forward\n")
+            with conn:
+                nc.stdin.write(b"reply from the phone\n")
+                nc.stdin.flush()
+                got = b""
+                while not got.endswith(b"\n"):
+                    chunk = conn.recv(4096)
+                    assert chunk, f"closed early after {got!r}"
+                    got += chunk
+                assert got == b"reply from the phone\n"
+            # The host closed its end; with its input ended too, nc exits.
+            nc.stdin.close()
+            assert nc.wait(timeout=30) == 0, nc.stderr.read()
+            assert nc.stdout.read() == b"hello through the forward\n"
+        finally:
+            if nc.poll() is None:
+                nc.kill()
+                nc.wait()
+
+        r = adb.run("-s", ep.serial, "forward", "--remove", f"tcp:{local}")
+        assert r.returncode == 0, r.stderr
+        assert f"tcp:{local}" not in adb.run("forward", "--list").stdout
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", local), timeout=5).close()
+    finally:
+        adb.run("-s", ep.serial, "forward", "--remove-all")
+
+
+def test_reverse_is_refused(adb, phone):
+    _, ep = phone
+    r = adb.run("-s", ep.serial, "reverse", f"tcp:{free_port()}", "tcp:8080", timeout=30)
+    assert r.returncode != 0
+    r = adb.run("-s", ep.serial, "reverse", "--list", timeout=30)
+    assert r.returncode != 0
+    # The connection is unharmed.
+    assert sh(adb, ep.serial, "echo still here").stdout == "still here\n"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -219,3 +219,167 @@ def test_encode_server_access_infos_answer(client, phones):
     relay = infos["cph_h5_server"]
     # The relay refuses an upgrade without a ticket.
     assert refused(f"ws://{relay.server_ip}:{relay.access_port}/v1/connect") == 401
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(path, env: dict):
+    from conftest import CphServer
+
+    server = CphServer(path, None, env=env)
+    server.data_dir.mkdir(parents=True)
+    server.start()
+    return server
+
+
+def open_session(url: str, timeout: float = 15) -> AdbDevice:
+    """A keyless ADB session through the relay, retried while the relay is full (a refusal for
+    lack of a free session does not use the ticket up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        dev = AdbDevice(WebSocketTransport(url), default_transport_timeout_s=10)
+        try:
+            assert dev.connect(rsa_keys=None, auth_timeout_s=5, transport_timeout_s=10)
+            return dev
+        except websockets.exceptions.InvalidStatus as e:
+            if e.response.status_code != 503 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def tuned(offer, tmp_path_factory):
+    """A server whose relay listens on a loopback port but is advertised as ws://localhost:<port>,
+    allows one session at a time and closes sessions idle for 3 seconds."""
+    from types import SimpleNamespace
+
+    from cph_sdk import buy_running_servers, make_client, server_phones
+
+    port = free_port()
+    server = start_server(
+        tmp_path_factory.mktemp("tuned-relay") / "data",
+        {
+            "CPH_CONNECT_LISTEN": f"127.0.0.1:{port}",
+            "CPH_CONNECT_PUBLIC_URL": f"ws://localhost:{port}/",
+            "CPH_CONNECT_MAX_SESSIONS": "1",
+            "CPH_CONNECT_IDLE_TIMEOUT_SECS": "3",
+        },
+    )
+    try:
+        c = make_client(server.endpoint, server.ak, server.sk, server.project_id)
+        sid = buy_running_servers(c, server, 1, offer)[0]
+        phone = server_phones(c, sid)[0]
+        yield SimpleNamespace(cph=server, client=c, server_id=sid, phone=phone, port=port)
+    finally:
+        server.stop()
+
+
+def test_the_configured_public_url_is_advertised(tuned):
+    info = connect_infos(tuned.client, [tuned.phone.phone_id]).connect_infos[0]
+    ai = info.access_info
+    assert (ai.access_ip, ai.intranet_ip, ai.access_port) == ("localhost", "localhost", tuned.port)
+    # The advertised address reaches the relay.
+    dev = open_session(relay_url(info, tuned.phone.phone_id))
+    try:
+        assert dev.shell("echo advertised", transport_timeout_s=10, read_timeout_s=10).strip() == "advertised"
+    finally:
+        dev.close()
+    es = tuned.client.list_encode_servers(ListEncodeServersRequest(server_id=tuned.server_id)).encode_servers
+    relay = {a.type: a for a in es[0].access_infos}["cph_h5_server"]
+    assert (relay.access_ip, relay.public_ip, relay.server_ip) == ("localhost",) * 3
+    assert relay.access_port == tuned.port == relay.listen_port
+
+
+def test_a_session_beyond_the_maximum_is_refused_and_audited(tuned):
+    phone_id = tuned.phone.phone_id
+    first, second = (connect_infos(tuned.client, [phone_id]).connect_infos[0] for _ in range(2))
+    dev = open_session(relay_url(first, phone_id))
+    try:
+        assert refused(relay_url(second, phone_id)) == 503
+        # The first session is unaffected.
+        assert dev.shell("echo first", transport_timeout_s=10, read_timeout_s=10).strip() == "first"
+    finally:
+        dev.close()
+    # The refusal did not use the second ticket up: it opens once the slot is free.
+    dev = open_session(relay_url(second, phone_id))
+    try:
+        assert dev.shell("echo second", transport_timeout_s=10, read_timeout_s=10).strip() == "second"
+    finally:
+        dev.close()
+    session = second.access_info.session_id
+    events = audit_events(
+        tuned.cph,
+        tuned.server_id,
+        lambda ev: any(e["kind"] == "connect_refused" and session in e["detail"] for e in ev),
+    )
+    full = [e for e in events if e["kind"] == "connect_refused" and session in e["detail"]]
+    assert full[0]["accepted"] is False and full[0]["phone_id"] == phone_id
+    assert "no free session" in full[0]["detail"]
+
+
+def test_an_idle_session_is_closed(tuned):
+    phone_id = tuned.phone.phone_id
+    info = connect_infos(tuned.client, [phone_id]).connect_infos[0]
+    transport = WebSocketTransport(relay_url(info, phone_id))
+    dev = AdbDevice(transport, default_transport_timeout_s=10)
+    deadline = time.monotonic() + 15
+    while True:  # the previous test's session may still hold the one slot for a moment
+        try:
+            assert dev.connect(rsa_keys=None, auth_timeout_s=5, transport_timeout_s=10)
+            break
+        except websockets.exceptions.InvalidStatus as e:
+            assert e.response.status_code == 503 and time.monotonic() < deadline
+            time.sleep(0.2)
+    try:
+        # Traffic keeps it open past the timeout...
+        for _ in range(3):
+            time.sleep(1.5)
+            assert dev.shell("echo busy", transport_timeout_s=10, read_timeout_s=10).strip() == "busy"
+        # ...silence closes it after about 3 s.
+        quiet = time.monotonic()
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            transport.ws.recv(timeout=20)
+        assert 2.5 <= time.monotonic() - quiet < 15
+    finally:
+        dev.close()
+    session_events = audit_events(
+        tuned.cph,
+        tuned.server_id,
+        lambda ev: any(e["kind"] == "connect_closed" and "idle too long" in e["detail"] for e in ev),
+    )
+    assert any(e["phone_id"] == phone_id for e in session_events if e["kind"] == "connect_closed")
+
+
+def test_a_relay_bound_to_every_address_advertises_loopback(offer, tmp_path):
+    from cph_sdk import buy_running_servers, make_client, server_phones
+
+    server = start_server(tmp_path / "data", {"CPH_CONNECT_LISTEN": "0.0.0.0:0"})
+    try:
+        assert "connect_public_url" in server.log_tail(200)  # the start-up warning
+        c = make_client(server.endpoint, server.ak, server.sk, server.project_id)
+        phone = server_phones(c, buy_running_servers(c, server, 1, offer)[0])[0]
+        info = connect_infos(c, [phone.phone_id]).connect_infos[0]
+        assert info.access_info.access_ip == "127.0.0.1"
+        assert keyless_shell(relay_url(info, phone.phone_id), "echo loopback").strip() == "loopback"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"CPH_CONNECT_PUBLIC_URL": "http://relay.example.com"}, "ws:// or wss://"),
+        ({"CPH_CONNECT_PUBLIC_URL": "wss://relay.example.com/?a=1"}, "query"),
+        ({"CPH_CONNECT_MAX_SESSIONS": "0"}, "connect_max_sessions"),
+        ({"CPH_CONNECT_IDLE_TIMEOUT_SECS": "0"}, "connect_idle_timeout_secs"),
+    ],
+)
+def test_invalid_relay_settings_refuse_to_start(tmp_path, env, message):
+    with pytest.raises(RuntimeError) as info:
+        server = start_server(tmp_path / "data", env)
+        server.stop()
+    assert message in str(info.value)

@@ -22,9 +22,22 @@
 //!    the session: every stream closes and authentication starts over.
 //!
 //! Services: `shell:`, `shell,v2,…:` (shell protocol), `exec:`, `abb_exec:`, `sync:`,
-//! `reboot:`, and harmless replies for `root:`, `unroot:` and `remount:`. Anything else (also
-//! `tcpip:`/`usb:`) is refused with `CLSE(0, id)`. Commands run through [`Device::exec`]; files
-//! through [`Device::fs`] (see [`crate::sync`]).
+//! `reboot:`, `tcp:<port>`, and harmless replies for `root:`, `unroot:` and `remount:`.
+//! Anything else (also `tcpip:`/`usb:`, `reverse:…` and the other socket kinds) is refused with
+//! `CLSE(0, id)`. Commands run through [`Device::exec`]; files through [`Device::fs`] (see
+//! [`crate::sync`]).
+//!
+//! `tcp:<port>` (and `tcp:localhost:<port>`, as adbd accepts; any other host is refused, so
+//! nothing connects out of the device) is what the host's `adb forward` opens for each
+//! connection to its local port. The endpoint connects through [`Device::connect_tcp`] before
+//! it answers: the stream's `OKAY` when the connection is made, `CLSE(0, id)` when nothing
+//! listens there (as adbd does when its connect fails). Then bytes move both ways, each
+//! direction bounded: device data goes out one `WRTE` at a time, each awaiting its `OKAY`;
+//! client data is acknowledged only while little of it waits to be written to the device side.
+//! When the device side ends its output, what it sent is delivered and the stream is closed
+//! (`CLSE`) along with the connection; when the client closes the stream, what it sent before
+//! is written to the device side (for at most [`EndpointConfig::close_grace`]) and the
+//! connection is closed.
 
 use crate::packet::{
     A_AUTH, A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_VERSION, A_WRTE, AUTH_RSAPUBLICKEY, AUTH_SIGNATURE,
@@ -76,6 +89,10 @@ const THROTTLE_MAX_PEERS: usize = 4096;
 const OUTGOING_QUEUE: usize = 256;
 /// How long a stopping endpoint waits for its connection tasks before aborting them.
 const STOP_WAIT: Duration = Duration::from_secs(2);
+/// How long `tcp:` waits for the device to accept the connection before refusing the stream.
+const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest read from a `tcp:` connection's device side (one `WRTE` at most).
+const TCP_CHUNK: usize = 256 * 1024;
 
 /// Limits and timeouts of an endpoint. [`EndpointConfig::default`] gives sane values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,6 +261,26 @@ impl Endpoint {
         })
         .await;
         tasks.abort_all();
+    }
+
+    /// Serves a connection made in this process (any byte stream, e.g. an SSH gateway's
+    /// in-process tunnel) in the background, within the same connection limit as
+    /// [`Endpoint::serve`]: `false` (and `io` dropped) when the endpoint is full. The
+    /// connection ends like any other, or when `shutdown` is cancelled.
+    pub fn attach<S>(self: &Arc<Self>, io: S, shutdown: CancellationToken) -> bool
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let Ok(permit) = self.connections.clone().try_acquire_owned() else {
+            debug!("adb: connection limit reached, refusing an in-process connection");
+            return false;
+        };
+        let ep = self.clone();
+        tokio::spawn(async move {
+            ep.serve_connection(io, None, shutdown).await;
+            drop(permit);
+        });
+        true
     }
 
     /// Serves one connection until the peer leaves, a fatal protocol error, a timeout,
@@ -931,12 +968,6 @@ impl Connection<'_> {
         });
         link.streams().insert(local, stream.clone());
         debug!(service = %name, local, remote, "adb: OPEN");
-        if !link
-            .send(Packet::new(A_OKAY, local, remote, Bytes::new()))
-            .await
-        {
-            return;
-        }
         let ctx = ServiceCtx {
             device: self.ep.device.clone(),
             link: link.clone(),
@@ -944,6 +975,17 @@ impl Connection<'_> {
             close_grace: self.cfg().close_grace,
             max_packet: self.cfg().stream_buffer_limit,
         };
+        if let Service::Tcp(port) = service {
+            // Accepted (OKAY) or refused only once the connection is made or has failed.
+            self.tasks.spawn(run_tcp(ctx, port));
+            return;
+        }
+        if !link
+            .send(Packet::new(A_OKAY, local, remote, Bytes::new()))
+            .await
+        {
+            return;
+        }
         self.tasks.spawn(run_service(ctx, service));
     }
 }
@@ -1024,10 +1066,30 @@ async fn on_close(link: &Link, p: &Packet) {
 /// A parsed `OPEN` service name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Service {
-    Exec { request: ExecRequest, v2: bool },
+    Exec {
+        request: ExecRequest,
+        v2: bool,
+    },
     Sync,
     Reboot(String),
     Reply(&'static str),
+    /// `tcp:<port>`: a connection to what listens on the device's port.
+    Tcp(u16),
+}
+
+/// The port of a `tcp:` socket spec (`tcp:` already removed): `<port>` or `localhost:<port>`.
+/// adbd connects only to its own loopback; any other host is refused, as adbd does ("adbd does
+/// not support arbitrary tcp connections").
+fn parse_tcp_spec(spec: &str) -> Option<u16> {
+    let port = match spec.rsplit_once(':') {
+        None => spec,
+        Some(("localhost", port)) => port,
+        Some(_) => return None,
+    };
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    port.parse::<u16>().ok().filter(|p| *p != 0)
 }
 
 /// Parses a service name (trailing NULs already removed); `None` for unsupported services.
@@ -1091,6 +1153,9 @@ fn parse_service(name: &str) -> Option<Service> {
     if let Some(target) = name.strip_prefix("reboot:") {
         return Some(Service::Reboot(target.to_owned()));
     }
+    if let Some(spec) = name.strip_prefix("tcp:") {
+        return parse_tcp_spec(spec).map(Service::Tcp);
+    }
     match name {
         "root:" => Some(Service::Reply(ROOT_REPLY)),
         "unroot:" => Some(Service::Reply(UNROOT_REPLY)),
@@ -1149,8 +1214,108 @@ async fn run_service(ctx: ServiceCtx, service: Service) {
             let _ = ctx.link.out.send(Outgoing::Close).await;
             return;
         }
+        Service::Tcp(port) => {
+            // Opened through `run_tcp`; never dispatched here.
+            debug!(port, "adb: tcp service reached the generic dispatch");
+        }
     }
     ctx.link.close_stream(&ctx.stream).await;
+}
+
+/// `tcp:<port>`: connects to the device's port, answers the `OPEN` (`OKAY`, or `CLSE(0, id)`
+/// when the connection fails), then bridges the stream and the connection until either side
+/// closes.
+async fn run_tcp(ctx: ServiceCtx, port: u16) {
+    let connected = tokio::select! {
+        _ = ctx.stream.closed.cancelled() => return,
+        r = tokio::time::timeout(TCP_CONNECT_TIMEOUT, ctx.device.connect_tcp(port)) => r,
+    };
+    let socket = match connected {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            debug!(port, error = %e, "adb: tcp: connection refused");
+            refuse_stream(&ctx).await;
+            return;
+        }
+        Err(_) => {
+            debug!(port, "adb: tcp: connecting timed out");
+            refuse_stream(&ctx).await;
+            return;
+        }
+    };
+    let (local, remote) = (ctx.stream.local, ctx.stream.remote);
+    if !ctx
+        .link
+        .send(Packet::new(A_OKAY, local, remote, Bytes::new()))
+        .await
+    {
+        return;
+    }
+    debug!(port, local, "adb: tcp: connected");
+    let (mut from_device, mut to_device) = tokio::io::split(socket);
+    bridge_tcp(&ctx, &mut from_device, &mut to_device).await;
+    // Dropping both halves closes the device side in both directions.
+    drop(from_device);
+    drop(to_device);
+    ctx.link.close_stream(&ctx.stream).await;
+}
+
+/// Moves bytes between the stream and the device connection until the device side ends its
+/// output, the client closes the stream (what it sent is written first, within the grace
+/// period) or writing to the device side fails.
+async fn bridge_tcp<R, W>(ctx: &ServiceCtx, from_device: &mut R, to_device: &mut W)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let chunk = ctx.link.peer_max.clamp(1, TCP_CHUNK);
+    let writer = ctx.writer();
+    // Device → client: one WRTE in flight, each awaiting its OKAY.
+    let outbound = async {
+        loop {
+            let mut buf = BytesMut::with_capacity(chunk);
+            match from_device.read_buf(&mut buf).await {
+                Ok(n) if n > 0 => {
+                    if writer.write(buf.freeze()).await.is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    };
+    // Client → device: the reader withholds OKAY while data waits here, so this is bounded
+    // by the stream's buffer.
+    let mut input = ctx.reader();
+    let inbound = async {
+        while let Some(data) = input.next().await {
+            if to_device.write_all(&data).await.is_err() {
+                return;
+            }
+        }
+        let _ = to_device.flush().await;
+    };
+    tokio::pin!(outbound, inbound);
+    let inbound_done = tokio::select! {
+        _ = &mut outbound => false,
+        _ = &mut inbound => true,
+        _ = ctx.stream.closed.cancelled() => false,
+    };
+    if !inbound_done && ctx.stream.closed.is_cancelled() && !ctx.link.token.is_cancelled() {
+        // The client closed the stream: deliver what it sent before, within the grace period.
+        let _ = tokio::time::timeout(ctx.close_grace, &mut inbound).await;
+    }
+}
+
+/// Refuses a stream that was never accepted: forgets it and sends `CLSE(0, id)`.
+async fn refuse_stream(ctx: &ServiceCtx) {
+    let removed = ctx.link.streams().remove(&ctx.stream.local).is_some();
+    ctx.stream.peer_gone();
+    if removed {
+        ctx.link
+            .send(Packet::new(A_CLSE, 0, ctx.stream.remote, Bytes::new()))
+            .await;
+    }
 }
 
 /// Feeds received stream data to a command's stdin (decoding the shell protocol for v2).
@@ -1342,6 +1507,11 @@ mod tests {
             parse_service("reboot:"),
             Some(Service::Reboot(String::new()))
         );
+        assert_eq!(parse_service("tcp:8080"), Some(Service::Tcp(8080)));
+        assert_eq!(
+            parse_service("tcp:localhost:65535"),
+            Some(Service::Tcp(65535))
+        );
         assert_eq!(parse_service("root:"), Some(Service::Reply(ROOT_REPLY)));
         assert!(!UNROOT_REPLY.contains("restarting") && !ROOT_REPLY.contains("restarting"));
         for refused in [
@@ -1351,6 +1521,20 @@ mod tests {
             "shell",
             "framebuffer:",
             "",
+            "reverse:forward:tcp:9000;tcp:8080",
+            "reverse:list-forward",
+            "tcp:",
+            "tcp:0",
+            "tcp:65536",
+            "tcp:-1",
+            "tcp:+80",
+            "tcp:80x",
+            "tcp:127.0.0.1:80",
+            "tcp:10.0.0.1:80",
+            "tcp:example.com:80",
+            "tcp:[::1]:80",
+            "tcp:localhost:",
+            "localabstract:foo",
         ] {
             assert_eq!(parse_service(refused), None, "{refused}");
         }

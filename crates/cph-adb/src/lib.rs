@@ -3,8 +3,9 @@
 //! - [`device`]: the device endpoint (what `adbd` does): CNXN/AUTH handshake against an
 //!   allow-list of keys, streams with flow control, and the services stock clients use
 //!   (`shell`, shell protocol v2, `exec`, `sync`, streamed install through `exec:cmd package` and
-//!   `abb_exec:`, `reboot`, `root`/`unroot`, `remount`). What a command *does* is up to the
-//!   [`Device`] the endpoint serves: this crate only speaks the protocol.
+//!   `abb_exec:`, `reboot`, `root`/`unroot`, `remount`, and `tcp:<port>` for `adb forward`).
+//!   What a command *does*, and what listens on a device port, is up to the [`Device`] the
+//!   endpoint serves: this crate only speaks the protocol.
 //! - [`client`]: the host side, used by the control plane to run commands on any phone (virtual
 //!   or a real adbd) with timeouts on every wait.
 //!
@@ -65,6 +66,16 @@ pub struct ExecIo {
     pub stdout: Box<dyn AsyncWrite + Send + Unpin>,
     pub stderr: Box<dyn AsyncWrite + Send + Unpin>,
 }
+
+/// A byte stream to a socket inside the device.
+pub trait DeviceStream: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> DeviceStream for T {}
+
+/// A connection to a socket listening inside the device, as the `tcp:` service opens it.
+/// Reading gives what the device side sends (end of file once it closed its side); writing
+/// sends to it. Dropping the connection closes it in both directions.
+pub type DeviceSocket = Box<dyn DeviceStream>;
 
 /// File metadata as the sync protocol carries it (`sync_stat_v2`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -128,4 +139,13 @@ pub trait Device: Send + Sync + 'static {
     /// returns; the device decides what else restarting means (e.g. refusing connections while
     /// it boots).
     fn reboot(&self, target: &str) -> BoxFuture<'static, ()>;
+
+    /// `tcp:<port>` (what the host's `adb forward … tcp:<port>` opens): connects to what
+    /// listens on `port` inside the device. An error (normally `ConnectionRefused`: nothing
+    /// listens there) refuses the stream. Never connects out of the device. The default
+    /// refuses every port.
+    fn connect_tcp(&self, port: u16) -> BoxFuture<'static, io::Result<DeviceSocket>> {
+        let _ = port;
+        Box::pin(async { Err(io::Error::from(io::ErrorKind::ConnectionRefused)) })
+    }
 }

@@ -16,5 +16,6 @@ pub mod hosted;
 pub mod proc;
 pub mod report;
 pub mod seed;
+pub mod sink;
 pub mod tools;
 pub mod units;

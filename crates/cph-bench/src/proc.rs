@@ -82,6 +82,58 @@ pub fn own_cpu(pid: Option<&str>) -> f64 {
     pid.and_then(|p| cpu_times(p).ok()).map_or(0.0, |c| c.own)
 }
 
+/// The parent pid in a `/proc/<pid>/stat` text (field 4).
+pub fn parse_ppid(text: &str) -> Option<u32> {
+    let rest = text.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Own CPU seconds of `root` and of every live process descending from it (a server that forks
+/// a process per connection, such as `sshd`), or 0 when `root` is gone.
+pub fn tree_cpu(root: Option<&str>) -> f64 {
+    let Some(root) = root.and_then(|r| r.parse::<u32>().ok()) else {
+        return 0.0;
+    };
+    let hz = clock_ticks();
+    // (pid, ppid, own CPU) of every process that can be read now.
+    let mut procs = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let path = format!("/proc/{pid}/stat");
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if let (Some(ppid), Ok(t)) = (parse_ppid(&text), parse_stat(&path, &text, hz)) {
+                procs.push((pid, ppid, t.own));
+            }
+        }
+    }
+    descendants_cpu(root, &procs)
+}
+
+/// The CPU of `root` and its descendants among `(pid, ppid, cpu)` entries.
+pub fn descendants_cpu(root: u32, procs: &[(u32, u32, f64)]) -> f64 {
+    let mut tree = vec![root];
+    let mut total = 0.0;
+    let mut i = 0;
+    while let Some(&pid) = tree.get(i) {
+        for &(p, pp, cpu) in procs {
+            if p == pid {
+                total += cpu;
+            }
+            // Bounded by the number of processes: a pid enters the tree once.
+            if pp == pid && p != pid && !tree.contains(&p) {
+                tree.push(p);
+            }
+        }
+        i += 1;
+    }
+    total
+}
+
 /// CPU this process used over `dur` of wall time, as a percentage of one core.
 pub async fn cpu_percent_over(dur: Duration) -> anyhow::Result<f64> {
     let c0 = cpu_seconds()?;
@@ -141,6 +193,28 @@ impl Drop for RssSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_parent_pid_is_read_past_a_command_name_with_spaces() {
+        let text = "4242 (sshd: root [priv]) S 17 4242 4242 0 -1 4194560 1 0 0 0 3 4 0 0 20 0";
+        assert_eq!(parse_ppid(text), Some(17));
+        assert_eq!(parse_ppid("garbage"), None);
+    }
+
+    #[test]
+    fn a_tree_counts_its_root_and_every_descendant_only() {
+        let procs = [
+            (10, 1, 1.0),  // root
+            (11, 10, 2.0), // child
+            (12, 11, 4.0), // grandchild
+            (13, 1, 8.0),  // unrelated
+            (14, 13, 16.0),
+        ];
+        assert_eq!(descendants_cpu(10, &procs), 7.0);
+        assert_eq!(descendants_cpu(13, &procs), 24.0);
+        assert_eq!(descendants_cpu(99, &procs), 0.0);
+        assert!(tree_cpu(Some(&std::process::id().to_string())) >= 0.0);
+    }
 
     /// Lines of a real `/proc/<pid>/status`.
     const STATUS: &str = "Name:\tcph\n\

@@ -5,11 +5,19 @@
 //! their standard streams bridged to the ADB stream. An empty `shell:` command is an
 //! interactive session: each line of input runs in one shell session; on a terminal (`pty`) a
 //! small line editor echoes input and a prompt is printed, as mksh does.
+//!
+//! ADB's `tcp:<port>` service (`adb forward`) reaches the phone's socket table
+//! ([`crate::net::PhoneNet`]): a port nobody listens on refuses the stream; otherwise the
+//! in-phone connection is bridged to the endpoint through a bounded in-memory pipe, and closing
+//! it from the endpoint closes the connection in both directions.
 
 use crate::PhoneCore;
-use cph_adb::{AdbPublicKey, Device, DeviceIdentity, ExecIo, ExecRequest, Invocation, SyncFs};
+use cph_adb::{
+    AdbPublicKey, Device, DeviceIdentity, DeviceSocket, ExecIo, ExecRequest, Invocation, SyncFs,
+};
 use futures::future::BoxFuture;
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_util::io::SyncIoBridge;
 
@@ -17,6 +25,8 @@ use tokio_util::io::SyncIoBridge;
 const EXIT_CANNOT_RUN: i32 = 126;
 /// Longest line the interactive shell accepts.
 const MAX_INTERACTIVE_LINE: usize = 64 * 1024;
+/// Bytes buffered between an in-phone connection and the ADB endpoint, each direction.
+const SOCKET_BRIDGE_CAPACITY: usize = 64 * 1024;
 
 /// A phone served over ADB.
 pub struct VirtualPhone {
@@ -152,6 +162,138 @@ impl Device for VirtualPhone {
         Box::pin(async move {
             core.control.request_reboot(&target);
         })
+    }
+
+    fn connect_tcp(&self, port: u16) -> BoxFuture<'static, std::io::Result<DeviceSocket>> {
+        let core = self.core.clone();
+        Box::pin(async move {
+            let conn = core.net.connect(port)?;
+            Ok(Box::new(bridge_conn(conn)) as DeviceSocket)
+        })
+    }
+}
+
+/// An in-phone connection as an async stream: one blocking task copies the phone's output
+/// into a bounded in-memory pipe, another copies the pipe's other direction into the phone.
+/// The phone's end of file reaches the reader. Dropping the stream closes the connection as a
+/// socket's close does: the phone's further writes fail at once, and it reads what was written
+/// before (for at most [`SOCKET_LINGER`] if it does not read) and then end of file.
+fn bridge_conn(conn: crate::net::Conn) -> PhoneSocket {
+    let crate::net::Conn { reader, writer } = conn;
+    let from_phone = reader.closer();
+    let to_phone = writer.closer();
+    let delivered = Arc::new(AtomicBool::new(false));
+    let (ours, theirs) = tokio::io::duplex(SOCKET_BRIDGE_CAPACITY);
+    let (pipe_read, pipe_write) = tokio::io::split(theirs);
+    let handle = tokio::runtime::Handle::current();
+    let h = handle.clone();
+    // Phone → endpoint. Ends at the phone's end of file, or when the endpoint is gone.
+    tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        let mut out = SyncIoBridge::new_with_handle(pipe_write, h);
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = out.shutdown();
+    });
+    // Endpoint → phone. At the endpoint's end of input the phone reads end of file.
+    let done = delivered.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut writer = writer;
+        let mut input = SyncIoBridge::new_with_handle(pipe_read, handle);
+        let _ = std::io::copy(&mut input, &mut writer);
+        done.store(true, Ordering::SeqCst);
+    });
+    PhoneSocket {
+        inner: ours,
+        from_phone,
+        to_phone,
+        delivered,
+    }
+}
+
+/// How long data written to an in-phone connection may wait for the phone to read it after the
+/// endpoint closed the connection.
+const SOCKET_LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The endpoint's side of an in-phone connection; dropping it closes the connection.
+struct PhoneSocket {
+    inner: tokio::io::DuplexStream,
+    from_phone: crate::shell::pipe::PipeCloser,
+    to_phone: crate::shell::pipe::PipeCloser,
+    /// Everything written towards the phone reached its pipe, which then ended.
+    delivered: Arc<AtomicBool>,
+}
+
+impl Drop for PhoneSocket {
+    fn drop(&mut self) {
+        // Nobody reads the phone's output any more.
+        self.from_phone.close();
+        if self.delivered.load(Ordering::SeqCst) {
+            return;
+        }
+        // Data on its way to the phone gets a while to be read; then the pipe is torn down,
+        // which also wakes a copying task stuck on a phone that never reads.
+        let to_phone = self.to_phone.clone();
+        let delivered = self.delivered.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let deadline = tokio::time::Instant::now() + SOCKET_LINGER;
+                    while !delivered.load(Ordering::SeqCst)
+                        && tokio::time::Instant::now() < deadline
+                    {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    if !delivered.load(Ordering::SeqCst) {
+                        to_phone.close();
+                    }
+                });
+            }
+            Err(_) => to_phone.close(),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for PhoneSocket {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for PhoneSocket {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -104,10 +104,17 @@ pub struct LivePhone {
     pub spec: PhoneSpec,
     /// Host addresses that reach the phone's own ports, as (port inside the phone, address).
     pub ports: Vec<(u16, SocketAddr)>,
+    endpoint: Arc<cph_adb::device::Endpoint>,
     cancel: CancellationToken,
 }
 
 impl LivePhone {
+    /// Serves an in-process connection on the phone's ADB endpoint (see
+    /// [`cph_adb::device::Endpoint::attach`]); it ends when the phone stops.
+    pub fn attach_adb(&self, io: Box<dyn crate::LocalIo>) -> bool {
+        self.endpoint.attach(io, self.cancel.child_token())
+    }
+
     /// Applies properties set through the API to the running phone.
     pub fn apply_api_properties(&self, props: &BTreeMap<String, serde_json::Value>) {
         self.device.core().props.apply_api(&api_props(props));
@@ -336,13 +343,14 @@ impl Host {
         let cancel = CancellationToken::new();
         let dev: Arc<dyn cph_adb::Device> = device.clone();
         let endpoint = cph_adb::device::Endpoint::new(dev, self.cfg.endpoint.clone());
-        tokio::spawn(endpoint.serve(listener, cancel.clone()));
+        tokio::spawn(endpoint.clone().serve(listener, cancel.clone()));
         let ports = self.map_ports(spec, &device, &cancel).await;
         Ok(LivePhone {
             device,
             addr,
             spec: spec.clone(),
             ports,
+            endpoint,
             cancel,
         })
     }

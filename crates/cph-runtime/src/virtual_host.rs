@@ -432,6 +432,14 @@ impl HostAgent for VirtualHostAgent {
             .and_then(|p| p.live.as_ref().map(|l| l.addr))
     }
 
+    fn attach_adb(&self, phone_id: &str, io: Box<dyn crate::LocalIo>) -> bool {
+        self.lock()
+            .phones
+            .get(phone_id)
+            .and_then(|p| p.live.as_ref())
+            .is_some_and(|l| l.attach_adb(io))
+    }
+
     fn inventory(&self) -> BoxFuture<'_, Inventory> {
         Box::pin(async move {
             let st = self.lock();

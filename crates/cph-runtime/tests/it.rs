@@ -422,3 +422,45 @@ async fn mapped_ports_reach_nc_in_the_phone() {
     assert!(h.agent.port_endpoints("p9").is_empty());
     assert!(tokio::net::TcpStream::connect(mapped[0].1).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_process_connection_reaches_the_phone_and_ends_with_it() {
+    let h = host();
+    let ok = CommandResult::Ok { message: None };
+    let create = AgentCommand::CreatePhone {
+        spec: spec("p10", 30, "11"),
+    };
+    assert_eq!(run(&h.agent, "c1", create).await, ok);
+
+    // The same endpoint as over TCP: handshake, keys, services.
+    let (near, far) = tokio::io::duplex(64 * 1024);
+    assert!(h.agent.attach_adb("p10", Box::new(far)));
+    let c = AdbClient::connect_stream(near, &h.key, config())
+        .await
+        .unwrap();
+    assert_eq!(
+        sh(&c, "getprop ro.product.model").await.trim(),
+        "rc1.test.model"
+    );
+    let (near, far) = tokio::io::duplex(64 * 1024);
+    assert!(h.agent.attach_adb("p10", Box::new(far)));
+    let stranger = AdbPrivateKey::generate().unwrap();
+    let refused = AdbClient::connect_stream(near, &stranger, config()).await;
+    assert!(refused.is_err(), "an unknown key must not get in");
+
+    // Unknown phones take no connection.
+    let (_near, far) = tokio::io::duplex(1024);
+    assert!(!h.agent.attach_adb("nope", Box::new(far)));
+
+    // Stopping the phone ends the connection; a stopped phone takes none.
+    let stop = AgentCommand::StopPhone {
+        phone_id: "p10".into(),
+    };
+    assert_eq!(run(&h.agent, "c2", stop).await, ok);
+    let after = tokio::time::timeout(Duration::from_secs(10), c.shell("true"))
+        .await
+        .expect("the connection must end with the phone");
+    assert!(after.is_err(), "a stopped phone still answered");
+    let (_near, far) = tokio::io::duplex(1024);
+    assert!(!h.agent.attach_adb("p10", Box::new(far)));
+}

@@ -1,7 +1,8 @@
 //! Phone connections: BatchShowPhoneConnectInfos and the connect relay.
 //!
 //! BatchShowPhoneConnectInfos hands out, per running phone of the caller's project, the
-//! address of this process's connect relay, a fresh session id, a timestamp and a ticket. The
+//! address clients reach this process's connect relay at ([`ConnectSettings::public_url`]: the
+//! configured public URL, else the bound address), a fresh session id, a timestamp and a ticket. The
 //! ticket is `<expires_ms>.<hex HMAC-SHA256>` over the project, phone id, session id, timestamp
 //! and expiry, with a key stored once in the store (`service_keys`, sealed with the master key), so every replica signs and
 //! verifies with the same key. The key is never logged.
@@ -52,11 +53,192 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Name of the ticket key in the store.
 const KEY_NAME: &str = "connect_ticket_v1";
 
+/// Most sessions `connect_max_sessions` may allow.
+pub const MAX_SESSIONS_LIMIT: usize = 100_000;
+/// Longest idle timeout `connect_idle_timeout_secs` may set (one day).
+pub const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// Where clients reach the relay: the base URL advertised in BatchShowPhoneConnectInfos and the
+/// encode servers' `cph_h5_server` access info (`access_ip` is the host, `access_port` the
+/// port). Parsed from `ws://host[:port][/]` or `wss://host[:port][/]`; the host is an IP address
+/// (IPv6 in brackets) or a DNS name, the port defaults to 80 (`ws`) or 443 (`wss`). User info, a
+/// path other than `/`, a query or a fragment are refused: clients build
+/// `<scheme>://<access_ip>:<access_port>/v1/connect?...` and could not follow them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayUrl {
+    /// `wss` (TLS, terminated in front of the relay) rather than `ws`.
+    pub secure: bool,
+    /// IP address (without brackets) or DNS name.
+    pub host: String,
+    pub port: u16,
+}
+
+/// Why a relay URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelayUrlError {
+    #[error("it must start with ws:// or wss://")]
+    Scheme,
+    #[error("it has no host")]
+    NoHost,
+    #[error("the host {0:?} is neither an IP address nor a DNS name")]
+    BadHost(String),
+    #[error("the host {0} is an unspecified address; give the address clients reach")]
+    Unspecified(String),
+    #[error("the port {0:?} is not a number from 1 to 65535")]
+    BadPort(String),
+    #[error("it must not carry user info")]
+    UserInfo,
+    #[error("it must not have a query or a fragment")]
+    QueryOrFragment,
+    #[error("it must not have a path (clients append {RELAY_PATH} themselves)")]
+    Path,
+}
+
+fn dns_name(h: &str) -> bool {
+    h.len() <= 253
+        && h.trim_end_matches('.').split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        })
+}
+
+impl std::str::FromStr for RelayUrl {
+    type Err = RelayUrlError;
+
+    fn from_str(s: &str) -> std::result::Result<Self, RelayUrlError> {
+        let s = s.trim();
+        let (scheme, rest) = s.split_once("://").ok_or(RelayUrlError::Scheme)?;
+        let secure = match scheme.to_ascii_lowercase().as_str() {
+            "ws" => false,
+            "wss" => true,
+            _ => return Err(RelayUrlError::Scheme),
+        };
+        if rest.contains(['?', '#']) {
+            return Err(RelayUrlError::QueryOrFragment);
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        if !path.is_empty() && path != "/" {
+            return Err(RelayUrlError::Path);
+        }
+        if authority.contains('@') {
+            return Err(RelayUrlError::UserInfo);
+        }
+        if authority.is_empty() {
+            return Err(RelayUrlError::NoHost);
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (ip, after) = v6
+                .split_once(']')
+                .ok_or_else(|| RelayUrlError::BadHost(authority.to_string()))?;
+            let ip: std::net::Ipv6Addr = ip
+                .parse()
+                .map_err(|_| RelayUrlError::BadHost(ip.to_string()))?;
+            let port = match after {
+                "" => None,
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| RelayUrlError::BadHost(authority.to_string()))?,
+                ),
+            };
+            (std::net::IpAddr::V6(ip).to_string(), port)
+        } else {
+            let (host, port) = match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            };
+            if host.is_empty() {
+                return Err(RelayUrlError::NoHost);
+            }
+            let host = match host.parse::<std::net::Ipv4Addr>() {
+                Ok(ip) => ip.to_string(),
+                Err(_)
+                    if dns_name(host) && !host.bytes().all(|c| c.is_ascii_digit() || c == b'.') =>
+                {
+                    host.to_ascii_lowercase()
+                }
+                Err(_) => return Err(RelayUrlError::BadHost(host.to_string())),
+            };
+            (host, port)
+        };
+        if host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified())
+        {
+            return Err(RelayUrlError::Unspecified(host));
+        }
+        let port = match port {
+            None => {
+                if secure {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 && p.bytes().all(|c| c.is_ascii_digit()) => n,
+                _ => return Err(RelayUrlError::BadPort(p.to_string())),
+            },
+        };
+        Ok(RelayUrl { secure, host, port })
+    }
+}
+
+impl std::fmt::Display for RelayUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.secure { "wss" } else { "ws" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl RelayUrl {
+    /// `ws://` URL of a bound address, as it is.
+    pub fn from_addr(addr: SocketAddr) -> Self {
+        RelayUrl {
+            secure: false,
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        }
+    }
+
+    /// The URL to advertise for a relay bound to `bound`: the configured one if any; else the
+    /// bound address, except that an unspecified address (`0.0.0.0`, `::`) is advertised as the
+    /// loopback address of its family, which comes with a warning to log (clients elsewhere
+    /// cannot use it; set a public URL).
+    pub fn advertised(configured: Option<RelayUrl>, bound: SocketAddr) -> (Self, Option<String>) {
+        if let Some(u) = configured {
+            return (u, None);
+        }
+        if !bound.ip().is_unspecified() {
+            return (Self::from_addr(bound), None);
+        }
+        let loopback = match bound {
+            SocketAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            SocketAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        };
+        let url = Self::from_addr(SocketAddr::new(loopback, bound.port()));
+        let warning = format!(
+            "the connect relay listens on the unspecified address {bound} and no \
+             connect_public_url is set: clients are given {url}, reachable from this host only"
+        );
+        (url, Some(warning))
+    }
+}
+
 /// How the connect relay runs.
 #[derive(Debug, Clone)]
 pub struct ConnectSettings {
     /// Where clients reach the relay (shown in `access_info`).
-    pub public_addr: SocketAddr,
+    pub public_url: RelayUrl,
     /// Lifetime of a ticket (capped at [`MAX_TICKET_TTL`]).
     pub ticket_ttl: Duration,
     /// Relay sessions open at once; further upgrades are refused with 503.
@@ -68,11 +250,11 @@ pub struct ConnectSettings {
 }
 
 impl ConnectSettings {
-    /// Defaults for an address: 5-minute tickets, 1000 sessions, 10 s handshakes, 10 minutes
-    /// idle.
-    pub fn new(public_addr: SocketAddr) -> Self {
+    /// Defaults for an advertised URL: 5-minute tickets, 1000 sessions, 10 s handshakes, 10
+    /// minutes idle.
+    pub fn new(public_url: RelayUrl) -> Self {
         ConnectSettings {
-            public_addr,
+            public_url,
             ticket_ttl: Duration::from_secs(300),
             max_sessions: 1000,
             handshake_timeout: Duration::from_secs(10),
@@ -189,7 +371,9 @@ pub struct AccessEndpoint {
     /// `ssh` or `cph_h5_server`.
     pub kind: &'static str,
     pub listen_port: u16,
-    pub addr: SocketAddr,
+    /// IP address or DNS name clients use.
+    pub host: String,
+    pub port: u16,
 }
 
 /// Why the relay refused a connection, before any upgrade.
@@ -265,7 +449,9 @@ impl Service {
                 ServiceError::Internal(anyhow::anyhow!("the stored ticket key is corrupt"))
             })?;
         let relay = Relay {
-            sessions: Arc::new(Semaphore::new(settings.max_sessions.max(1))),
+            sessions: Arc::new(Semaphore::new(
+                settings.max_sessions.clamp(1, MAX_SESSIONS_LIMIT),
+            )),
             settings,
             key,
             shutdown: CancellationToken::new(),
@@ -279,8 +465,8 @@ impl Service {
     }
 
     /// Where the connect relay is reached, if it runs.
-    pub fn connect_endpoint(&self) -> Option<SocketAddr> {
-        self.relay().map(|r| r.settings.public_addr)
+    pub fn connect_endpoint(&self) -> Option<&RelayUrl> {
+        self.relay().map(|r| &r.settings.public_url)
     }
 
     /// Closes every relay session.
@@ -397,8 +583,8 @@ impl Service {
             let ticket = sign_ticket(&relay.key, &claims, now + ttl);
             out.push(Ok(ConnectGrant {
                 phone_id: id.clone(),
-                access_ip: relay.settings.public_addr.ip().to_string(),
-                access_port: relay.settings.public_addr.port(),
+                access_ip: relay.settings.public_url.host.clone(),
+                access_port: relay.settings.public_url.port,
                 session_id,
                 timestamp,
                 ticket,
@@ -415,14 +601,16 @@ impl Service {
             out.push(AccessEndpoint {
                 kind: "ssh",
                 listen_port: 22,
-                addr,
+                host: addr.ip().to_string(),
+                port: addr.port(),
             });
         }
-        if let Some(addr) = self.connect_endpoint() {
+        if let Some(url) = self.connect_endpoint() {
             out.push(AccessEndpoint {
                 kind: "cph_h5_server",
-                listen_port: addr.port(),
-                addr,
+                listen_port: url.port,
+                host: url.host.clone(),
+                port: url.port,
             });
         }
         out
@@ -798,7 +986,7 @@ where
         }
     };
     let idle = async {
-        let limit = settings.idle_timeout.as_millis() as i64;
+        let limit = settings.idle_timeout.min(MAX_IDLE_TIMEOUT).as_millis() as i64;
         loop {
             tokio::time::sleep(Duration::from_millis((limit as u64 / 4).clamp(10, 5000))).await;
             let quiet = epoch.elapsed().as_millis() as i64 - last.load(Ordering::Relaxed);
@@ -818,6 +1006,80 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_urls_parse_and_refuse_what_clients_cannot_follow() {
+        let ok = |s: &str| s.parse::<RelayUrl>().unwrap();
+        assert_eq!(
+            ok("wss://Relay.Example.com"),
+            RelayUrl {
+                secure: true,
+                host: "relay.example.com".into(),
+                port: 443
+            }
+        );
+        assert_eq!(ok("ws://relay.example.com/").port, 80);
+        assert_eq!(
+            ok(" ws://203.0.113.5:7000 "),
+            RelayUrl {
+                secure: false,
+                host: "203.0.113.5".into(),
+                port: 7000
+            }
+        );
+        let v6 = ok("WSS://[2001:db8::1]:8443/");
+        assert_eq!((v6.host.as_str(), v6.port), ("2001:db8::1", 8443));
+        assert_eq!(v6.to_string(), "wss://[2001:db8::1]:8443");
+        assert_eq!(ok("ws://localhost:80").to_string(), "ws://localhost:80");
+        let err = |s: &str| s.parse::<RelayUrl>().unwrap_err();
+        assert_eq!(err("http://relay.example.com"), RelayUrlError::Scheme);
+        assert_eq!(err("relay.example.com:80"), RelayUrlError::Scheme);
+        assert_eq!(err("ws://"), RelayUrlError::NoHost);
+        assert_eq!(err("ws://:8080"), RelayUrlError::NoHost);
+        assert_eq!(err("ws:///"), RelayUrlError::NoHost);
+        assert_eq!(err("ws://h/?a=1"), RelayUrlError::QueryOrFragment);
+        assert_eq!(err("ws://h#x"), RelayUrlError::QueryOrFragment);
+        assert_eq!(err("ws://h/prefix"), RelayUrlError::Path);
+        assert_eq!(err("ws://user:pw@h"), RelayUrlError::UserInfo);
+        assert_eq!(err("ws://h:0"), RelayUrlError::BadPort("0".into()));
+        assert_eq!(err("ws://h:65536"), RelayUrlError::BadPort("65536".into()));
+        assert_eq!(err("ws://h:+80"), RelayUrlError::BadPort("+80".into()));
+        assert!(matches!(err("ws://bad_host"), RelayUrlError::BadHost(_)));
+        assert!(matches!(err("ws://1.2.3"), RelayUrlError::BadHost(_)));
+        assert!(matches!(err("ws://[::1"), RelayUrlError::BadHost(_)));
+        assert!(matches!(err("ws://::1:80"), RelayUrlError::BadHost(_)));
+        assert!(matches!(
+            err("ws://0.0.0.0:80"),
+            RelayUrlError::Unspecified(_)
+        ));
+        assert!(matches!(err("ws://[::]:80"), RelayUrlError::Unspecified(_)));
+    }
+
+    #[test]
+    fn the_advertised_relay_url_prefers_the_configured_one() {
+        let bound: SocketAddr = "10.0.0.7:7000".parse().unwrap();
+        let public: RelayUrl = "wss://relay.example.com".parse().unwrap();
+        assert_eq!(
+            RelayUrl::advertised(Some(public.clone()), bound),
+            (public.clone(), None)
+        );
+        let any: SocketAddr = "0.0.0.0:7000".parse().unwrap();
+        assert_eq!(
+            RelayUrl::advertised(Some(public.clone()), any),
+            (public, None)
+        );
+        // Without one: the bound address, or loopback (with a warning) for an unspecified one.
+        assert_eq!(
+            RelayUrl::advertised(None, bound),
+            (RelayUrl::from_addr(bound), None)
+        );
+        let (url, warning) = RelayUrl::advertised(None, any);
+        assert_eq!(url.to_string(), "ws://127.0.0.1:7000");
+        assert!(warning.is_some_and(|w| w.contains("connect_public_url")));
+        let (url, warning) = RelayUrl::advertised(None, "[::]:7001".parse().unwrap());
+        assert_eq!(url.to_string(), "ws://[::1]:7001");
+        assert!(warning.is_some());
+    }
 
     fn claims<'a>(phone: &'a str, session: &'a str) -> TicketClaims<'a> {
         TicketClaims {

@@ -24,7 +24,7 @@
 //!   when a phone's access information is shown.
 
 use crate::{Service, keypairs};
-use cph_ssh::{AuditEvent, GatewayPolicy, OfferedKey, PolicyFuture, Principal};
+use cph_ssh::{AuditEvent, GatewayPolicy, OfferedKey, PolicyFuture, Principal, Target};
 use cph_store::audit::AuditRow;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -206,7 +206,7 @@ impl GatewayPolicy for ServerPolicy {
         who: &'a Principal,
         host: &'a str,
         port: u16,
-    ) -> PolicyFuture<'a, Result<SocketAddr, String>> {
+    ) -> PolicyFuture<'a, Result<Target, String>> {
         Box::pin(async move {
             if port != PHONE_ADB_PORT {
                 return Err(format!("only port {PHONE_ADB_PORT} of the server's phones"));
@@ -226,9 +226,20 @@ impl GatewayPolicy for ServerPolicy {
                 .iter()
                 .find(|p| p.phone_ip == host)
                 .ok_or_else(|| format!("{host} is not a phone of this server"))?;
+            // A phone hosted in this process is reached without a socket; any other through
+            // its endpoint's address.
+            let (local, stream) = cph_ssh::local::pair(cph_ssh::local::DEFAULT_CAPACITY);
+            if svc
+                .inner
+                .agent
+                .attach_adb(&phone.phone_id, Box::new(stream))
+            {
+                return Ok(Target::Local(local));
+            }
             svc.inner
                 .agent
                 .adb_endpoint(&phone.phone_id)
+                .map(Target::Tcp)
                 .ok_or_else(|| format!("phone {} is not running", phone.phone_id))
         })
     }

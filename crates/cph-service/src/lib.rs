@@ -54,8 +54,8 @@ pub struct ServiceConfig {
     pub job_concurrency: usize,
     /// Upper bound on one job's execution. Waits for a transfer slot do not count against it.
     pub job_timeout: Duration,
-    /// Object transfers (InstallApk, PushFile, data import and export) applied to phones at
-    /// once per host; the others wait for a slot.
+    /// Object transfers (InstallApk, PushFile, data import and export, shared files and apps)
+    /// applied at once per host; the others wait for a slot.
     pub transfers_per_host: usize,
     /// Longest wait for a transfer slot; a job still waiting then fails with `CPS.0042`.
     pub transfer_wait: Duration,

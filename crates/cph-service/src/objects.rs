@@ -17,13 +17,23 @@
 //! and unpacked under the phone's root. Spool files are removed when the last job holding them
 //! ends.
 //!
+//! A spooled tar is validated once for all the jobs sharing the spool (per set of validation
+//! options, see [`Spooled::validated`]): the first job that holds a transfer slot reads it in
+//! full, and the others take its verdict: the validated tar, or the refusal (`CPS.0260`, naming
+//! the entry) with the same code and message. A failure to read the spool file itself is not
+//! kept; the next job validates again. Applying re-checks each entry as it is read and refuses
+//! a spool file that changed since validation.
+//!
 //! Every transfer to or from a phone (install, push, import, export) holds one of the
 //! `transfers_per_host` slots of the phone's host while it runs, so the memory a fan-out takes
 //! (ADB packets in flight, chunks queued by the phones, archive buffers) is bounded by the
-//! slots, not by the number of phones. A job spools its object first (shared with the jobs
-//! waiting beside it, which keep the spool file alive), then waits for a slot, then validates
-//! and applies. The wait does not count against `job_timeout` (see [`crate::engine::JobClock`]);
-//! it is bounded by `transfer_wait`, after which the job fails with `CPS.0042` (System busy).
+//! slots, not by the number of phones. Shared storage takes the same slots ([`Transfer`]):
+//! unpacking a tar into a server's share volume holds a slot of the server's host, and
+//! pre-installing a shared app holds one per phone while that phone installs it. A job spools
+//! its object first (shared with the jobs waiting beside it, which keep the spool file alive),
+//! then waits for a slot, then validates and applies. The wait does not count against
+//! `job_timeout` (see [`crate::engine::JobClock`]); it is bounded by `transfer_wait`, after
+//! which the job fails with `CPS.0042` (System busy).
 
 use crate::Service;
 use crate::engine::{failed, truncate_utf8};
@@ -58,6 +68,7 @@ struct HostSlots {
     waiting: AtomicUsize,
     peak_in_flight: AtomicUsize,
     waited: AtomicUsize,
+    validations: AtomicUsize,
 }
 
 /// What the transfer slots of one host are doing (the service reports them per host).
@@ -73,6 +84,26 @@ pub struct TransferStats {
     pub peak_in_flight: usize,
     /// Transfers that had to wait for a slot since the service started.
     pub waited: usize,
+    /// Spooled tars read in full to validate them in this host's slots since the service
+    /// started: one per spool and set of options, however many jobs share the spool.
+    pub validations: usize,
+}
+
+/// What a transfer slot is taken for: a transfer to or from a phone, or to the shared storage
+/// of a server. Each names the host whose slots it uses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Transfer<'a> {
+    Phone(&'a str),
+    ShareOf(&'a str),
+}
+
+impl std::fmt::Display for Transfer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transfer::Phone(id) => write!(f, "phone {id}"),
+            Transfer::ShareOf(id) => write!(f, "the shared storage of server {id}"),
+        }
+    }
 }
 
 impl TransferSlots {
@@ -94,6 +125,7 @@ impl TransferSlots {
                     waiting: AtomicUsize::new(0),
                     peak_in_flight: AtomicUsize::new(0),
                     waited: AtomicUsize::new(0),
+                    validations: AtomicUsize::new(0),
                 })
             })
             .clone()
@@ -174,17 +206,75 @@ fn upload_failure(bucket: &str, e: cph_objects::ObjectsError) -> Outcome {
     o
 }
 
+/// Most sets of validation options one spool keeps a verdict for. A job whose options find no
+/// room validates the spool for itself (correct, only not shared).
+const MAX_VERDICTS: usize = 8;
+
+/// The result of validating a spooled tar in full: the tar ready to apply, or the refusal.
+type Verdict = Result<Arc<cph_archive::StagedTar>, Outcome>;
+
 /// A spooled object, shared by every job of this process that needs the same object version at
 /// the same time (one fetch serves all the phones of a host); the file is removed when the last
 /// job holding it ends.
 pub(crate) struct Spooled {
     path: PathBuf,
     filled: tokio::sync::OnceCell<()>,
+    /// The verdicts of validating the tar, by the options it was validated under.
+    verdicts: std::sync::Mutex<
+        Vec<(
+            cph_archive::ApplyOptions,
+            Arc<tokio::sync::OnceCell<Verdict>>,
+        )>,
+    >,
 }
 
 impl Spooled {
+    fn new(path: PathBuf) -> Self {
+        Spooled {
+            path,
+            filled: tokio::sync::OnceCell::new(),
+            verdicts: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The spooled tar validated in full under `opts`, or the refusal (`CPS.0260`, naming the
+    /// entry). Validation runs once for all the jobs sharing the spool: the first caller reads
+    /// the tar while holding `slot` (its read buffer counts among the transfer's), callers
+    /// arriving meanwhile wait for it, and later ones take the verdict as it is. A failure to
+    /// read the spool file itself is returned but not kept, so the next caller validates again.
+    pub(crate) async fn validated(
+        &self,
+        opts: cph_archive::ApplyOptions,
+        slot: &TransferSlot,
+    ) -> Result<Arc<cph_archive::StagedTar>, Outcome> {
+        let cell = {
+            let mut verdicts = self.verdicts.lock().unwrap_or_else(|e| e.into_inner());
+            match verdicts.iter().find(|(o, _)| *o == opts) {
+                Some((_, cell)) => cell.clone(),
+                None => {
+                    let cell = Arc::new(tokio::sync::OnceCell::new());
+                    if verdicts.len() < MAX_VERDICTS {
+                        verdicts.push((opts.clone(), cell.clone()));
+                    }
+                    cell
+                }
+            }
+        };
+        let verdict = cell
+            .get_or_try_init(|| async {
+                slot.host.validations.fetch_add(1, Ordering::SeqCst);
+                match cph_archive::StagedTar::validate(self.path(), opts).await {
+                    Ok(staged) => Ok(Ok(Arc::new(staged))),
+                    Err(e) if e.is_archive_fault() => Ok(Err(refused(&e))),
+                    Err(e) => Err(refused(&e)),
+                }
+            })
+            .await?;
+        verdict.clone()
     }
 }
 
@@ -219,16 +309,23 @@ impl Service {
         });
     }
 
-    /// The host whose transfer slots a phone's transfers use. One host agent serves one host,
-    /// so its id names the host (the embedded agent is the one host of this process).
-    fn transfer_host(&self, _phone_id: &str) -> String {
-        self.inner.agent.agent_id().to_string()
+    /// The host whose transfer slots a transfer uses: the host of the phone, or of the server
+    /// whose share volume it writes (the host that keeps the volume runs the server's phones).
+    /// One host agent serves one host, so its id names the host (the embedded agent is the one
+    /// host of this process).
+    fn transfer_host(&self, transfer: Transfer<'_>) -> String {
+        match transfer {
+            Transfer::Phone(_) | Transfer::ShareOf(_) => self.inner.agent.agent_id().to_string(),
+        }
     }
 
-    /// Waits for a transfer slot of the host of `phone_id`; the job's clock stops meanwhile.
+    /// Waits for a transfer slot of the host of `transfer`; the job's clock stops meanwhile.
     /// A wait longer than `transfer_wait` fails with `CPS.0042`.
-    pub(crate) async fn transfer_slot(&self, phone_id: &str) -> Result<TransferSlot, Outcome> {
-        let name = self.transfer_host(phone_id);
+    pub(crate) async fn transfer_slot(
+        &self,
+        transfer: Transfer<'_>,
+    ) -> Result<TransferSlot, Outcome> {
+        let name = self.transfer_host(transfer);
         let host = self.inner.transfers.host(&name);
         let permit = match host.slots.clone().try_acquire_owned() {
             Ok(p) => p,
@@ -245,7 +342,7 @@ impl Service {
                         return Err(failed(
                             "CPS.0042",
                             &format!(
-                                "System busy: host {name} started no transfer for this job within {} s (at most {} run at once); retry later.",
+                                "System busy: host {name} started no transfer to {transfer} within {} s (at most {} run at once); retry later.",
                                 limit.as_secs(),
                                 self.inner.transfers.per_host
                             ),
@@ -281,6 +378,7 @@ impl Service {
                         waiting: h.waiting.load(Ordering::SeqCst),
                         peak_in_flight: h.peak_in_flight.load(Ordering::SeqCst),
                         waited: h.waited.load(Ordering::SeqCst),
+                        validations: h.validations.load(Ordering::SeqCst),
                     },
                 )
             })
@@ -346,12 +444,11 @@ impl Service {
                 Some(s) => s,
                 None => {
                     spools.retain(|_, w| w.strong_count() > 0);
-                    let s = Arc::new(Spooled {
-                        path: objects
+                    let s = Arc::new(Spooled::new(
+                        objects
                             .spool_dir
                             .join(format!("{}{suffix}", cph_domain::ids::hex_id())),
-                        filled: tokio::sync::OnceCell::new(),
-                    });
+                    ));
                     spools.insert(version, Arc::downgrade(&s));
                     s
                 }
@@ -422,7 +519,7 @@ impl Service {
                     })
                     .unwrap_or_default();
                 let args: Vec<&str> = options.iter().map(String::as_str).collect();
-                let _slot = self.transfer_slot(phone_id).await?;
+                let _slot = self.transfer_slot(Transfer::Phone(phone_id)).await?;
                 let client = self.adb_client(phone_id).await?;
                 let paths: Vec<&Path> = spooled.iter().map(|s| s.path()).collect();
                 let r = if command == "install" && paths.len() == 1 {
@@ -479,24 +576,33 @@ impl Service {
         }
     }
 
-    /// Spools the tar `object` of `owner` and validates all of it under `opts`; a refusal
-    /// (`CPS.0260`) names the entry. The spool file lives as long as the returned `Spooled`.
+    /// Spools the tar `object` of `owner`, waits for a transfer slot of the host of
+    /// `transfer`, and takes the spool's verdict under `opts` (validating it in that slot if
+    /// no job sharing the spool did yet); a refusal (`CPS.0260`) names the entry. The tar is
+    /// ready to apply while the returned [`StagedArchive`] lives (it holds the slot and the
+    /// spool file).
     pub(crate) async fn staged_archive(
         &self,
         owner: &str,
         object: &Value,
         opts: cph_archive::ApplyOptions,
-    ) -> Result<(Arc<Spooled>, cph_archive::StagedTar), Outcome> {
+        transfer: Transfer<'_>,
+    ) -> Result<StagedArchive, Outcome> {
         let spooled = self
             .spool_object(owner, object, opts.max_bytes, ".tar")
             .await?;
-        let staged = validate_spooled(&spooled, opts).await?;
-        Ok((spooled, staged))
+        let slot = self.transfer_slot(transfer).await?;
+        let tar = spooled.validated(opts, &slot).await?;
+        Ok(StagedArchive {
+            tar,
+            _slot: slot,
+            _spooled: spooled,
+        })
     }
 
-    /// Spools a tar, waits for a transfer slot of the phone's host, validates all of the tar
-    /// under `opts` (a refusal writes nothing and names the entry), then unpacks it onto the
-    /// phone. Validation runs in the slot too: its read buffers count among the transfer's.
+    /// Spools a tar, waits for a transfer slot of the phone's host, takes the validation
+    /// verdict of the spool under `opts` (a refusal writes nothing and names the entry), then
+    /// unpacks it onto the phone.
     async fn apply_archive(
         &self,
         phone_id: &str,
@@ -505,13 +611,11 @@ impl Service {
         opts: cph_archive::ApplyOptions,
         done_verb: &str,
     ) -> Result<Outcome, Outcome> {
-        let spooled = self
-            .spool_object(owner, object, opts.max_bytes, ".tar")
+        let staged = self
+            .staged_archive(owner, object, opts, Transfer::Phone(phone_id))
             .await?;
-        let _slot = self.transfer_slot(phone_id).await?;
-        let staged = validate_spooled(&spooled, opts).await?;
         let client = self.adb_client(phone_id).await?;
-        match staged.apply(&client).await {
+        match staged.tar.apply(&client).await {
             Ok(r) => Ok(done(format!(
                 "{done_verb} {} files, {} directories, {} links, {} bytes",
                 r.files, r.dirs, r.links, r.bytes
@@ -566,7 +670,7 @@ impl Service {
                 .join(format!("{}.export.tar", cph_domain::ids::hex_id())),
         );
         // The slot covers reading the phone; the upload that follows does not touch it.
-        let slot = self.transfer_slot(phone_id).await?;
+        let slot = self.transfer_slot(Transfer::Phone(phone_id)).await?;
         let client = self.adb_client(phone_id).await?;
         let file = tokio::fs::File::create(&spooled.0)
             .await
@@ -603,19 +707,19 @@ impl Service {
     }
 }
 
-/// Validates all of a spooled tar under `opts`; a refusal (`CPS.0260`) names the entry.
-async fn validate_spooled(
-    spooled: &Spooled,
-    opts: cph_archive::ApplyOptions,
-) -> Result<cph_archive::StagedTar, Outcome> {
-    cph_archive::StagedTar::validate(spooled.path(), opts)
-        .await
-        .map_err(|e| {
-            sub_job_failed(
-                "the archive was refused; nothing was written.",
-                e.to_string(),
-            )
-        })
+/// A spooled tar validated in full, with the transfer slot it is applied in.
+pub(crate) struct StagedArchive {
+    pub tar: Arc<cph_archive::StagedTar>,
+    _slot: TransferSlot,
+    _spooled: Arc<Spooled>,
+}
+
+/// The outcome of a tar that failed validation (`CPS.0260`, naming the entry).
+fn refused(e: &cph_archive::ArchiveError) -> Outcome {
+    sub_job_failed(
+        "the archive was refused; nothing was written.",
+        e.to_string(),
+    )
 }
 
 /// Largest archive an export writes or an import reads (the reference's 6 GiB push limit).
@@ -640,3 +744,172 @@ trait TakeMax: tokio::io::AsyncRead + Sized {
 }
 
 impl<R: tokio::io::AsyncRead> TakeMax for R {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ustar archive of regular files.
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, data) in files {
+            let mut h = [0u8; 512];
+            h[..name.len()].copy_from_slice(name.as_bytes());
+            h[100..108].copy_from_slice(b"0000644\0");
+            h[108..116].copy_from_slice(b"0000000\0");
+            h[116..124].copy_from_slice(b"0000000\0");
+            h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+            h[136..148].copy_from_slice(b"14500000000\0");
+            h[148..156].copy_from_slice(b"        ");
+            h[156] = b'0';
+            h[257..263].copy_from_slice(b"ustar\0");
+            h[263..265].copy_from_slice(b"00");
+            let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+            h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+            out.extend_from_slice(&h);
+            out.extend_from_slice(data);
+            out.resize(out.len().next_multiple_of(512), 0);
+        }
+        out.resize(out.len() + 1024, 0);
+        out
+    }
+
+    /// A spool file holding `tar` (removed when the spool is dropped).
+    fn spool_of(tar: &[u8]) -> Arc<Spooled> {
+        let path =
+            std::env::temp_dir().join(format!("cph-objects-{}.tar", cph_domain::ids::hex_id()));
+        std::fs::write(&path, tar).unwrap();
+        Arc::new(Spooled::new(path))
+    }
+
+    fn slot_of(slots: &TransferSlots) -> TransferSlot {
+        let host = slots.host("h");
+        let permit = host.slots.clone().try_acquire_owned().unwrap();
+        host.in_flight.fetch_add(1, Ordering::SeqCst);
+        TransferSlot {
+            host,
+            _permit: permit,
+        }
+    }
+
+    fn validations(slots: &TransferSlots) -> usize {
+        slots.host("h").validations.load(Ordering::SeqCst)
+    }
+
+    /// Runs `validated` for `n` jobs at once, each in its own slot.
+    async fn validate_at_once(
+        spooled: &Arc<Spooled>,
+        slots: &Arc<TransferSlots>,
+        opts: &cph_archive::ApplyOptions,
+        n: usize,
+    ) -> Vec<Verdict> {
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let (spooled, slots, opts) = (spooled.clone(), slots.clone(), opts.clone());
+                tokio::spawn(async move {
+                    let slot = slot_of(&slots);
+                    spooled.validated(opts, &slot).await
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn jobs_sharing_a_spool_validate_it_once() {
+        let data = vec![7u8; 4 << 20];
+        let spooled = spool_of(&tar_of(&[("data/a.bin", &data), ("data/b.txt", b"b")]));
+        let slots = Arc::new(TransferSlots::new(64));
+        let opts = cph_archive::ApplyOptions::phone_data();
+        let verdicts = validate_at_once(&spooled, &slots, &opts, 40).await;
+        assert_eq!(validations(&slots), 1);
+        let first = verdicts[0].as_ref().unwrap().clone();
+        assert_eq!(first.summary().files, 2);
+        for v in &verdicts {
+            assert!(Arc::ptr_eq(v.as_ref().unwrap(), &first));
+        }
+        // A later job takes the verdict as it is.
+        let slot = slot_of(&slots);
+        let later = spooled.validated(opts.clone(), &slot).await.unwrap();
+        assert!(Arc::ptr_eq(&later, &first));
+        assert_eq!(validations(&slots), 1);
+        // Other options are another verdict: the push of an app checks under its own.
+        let other = cph_archive::ApplyOptions {
+            target_dir: Some("/apps/com.example.app".into()),
+            ..cph_archive::ApplyOptions::push_file()
+        };
+        let v = spooled.validated(other.clone(), &slot).await.unwrap();
+        assert!(!Arc::ptr_eq(&v, &first));
+        spooled.validated(other, &slot).await.unwrap();
+        assert_eq!(validations(&slots), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_refusal_is_shared_with_its_code_and_entry() {
+        let data = vec![1u8; 2 << 20];
+        let spooled = spool_of(&tar_of(&[("data/ok.bin", &data), ("data/../x", b"x")]));
+        let slots = Arc::new(TransferSlots::new(64));
+        let opts = cph_archive::ApplyOptions::phone_data();
+        let verdicts = validate_at_once(&spooled, &slots, &opts, 20).await;
+        assert_eq!(validations(&slots), 1);
+        for v in &verdicts {
+            let o = v.as_ref().unwrap_err();
+            assert_eq!(o.error_code.as_deref(), Some("CPS.0260"));
+            assert!(
+                o.error_msg
+                    .as_deref()
+                    .unwrap()
+                    .contains("the archive was refused"),
+                "{o:?}"
+            );
+            let detail = o.execute_msg.as_deref().unwrap();
+            assert!(detail.contains("data/../x"), "{detail}");
+        }
+        let slot = slot_of(&slots);
+        let again = spooled.validated(opts, &slot).await.unwrap_err();
+        assert_eq!(
+            again.execute_msg,
+            verdicts[0].as_ref().unwrap_err().execute_msg
+        );
+        assert_eq!(validations(&slots), 1);
+    }
+
+    #[tokio::test]
+    async fn a_spool_that_cannot_be_read_is_validated_again() {
+        let spooled = spool_of(&tar_of(&[("data/a", b"a")]));
+        let saved = std::fs::read(spooled.path()).unwrap();
+        std::fs::remove_file(spooled.path()).unwrap();
+        let slots = TransferSlots::new(4);
+        let slot = slot_of(&slots);
+        let opts = cph_archive::ApplyOptions::phone_data();
+        let o = spooled.validated(opts.clone(), &slot).await.unwrap_err();
+        assert_eq!(o.error_code.as_deref(), Some("CPS.0260"));
+        std::fs::write(spooled.path(), saved).unwrap();
+        let staged = spooled.validated(opts, &slot).await.unwrap();
+        assert_eq!(staged.summary().files, 1);
+        assert_eq!(validations(&slots), 2);
+    }
+
+    #[tokio::test]
+    async fn options_beyond_the_kept_verdicts_are_validated_each_time() {
+        let spooled = spool_of(&tar_of(&[("a.apk", b"a")]));
+        let slots = TransferSlots::new(4);
+        let slot = slot_of(&slots);
+        let opts = |i: usize| cph_archive::ApplyOptions {
+            target_dir: Some(format!("/apps/com.example.a{i}")),
+            ..cph_archive::ApplyOptions::push_file()
+        };
+        for i in 0..MAX_VERDICTS + 2 {
+            spooled.validated(opts(i), &slot).await.unwrap();
+        }
+        assert_eq!(validations(&slots), MAX_VERDICTS + 2);
+        // The first ones are kept; the ones past the limit are not.
+        spooled.validated(opts(0), &slot).await.unwrap();
+        spooled.validated(opts(MAX_VERDICTS), &slot).await.unwrap();
+        assert_eq!(validations(&slots), MAX_VERDICTS + 3);
+    }
+}

@@ -5,9 +5,9 @@
 //! reported in its own item.
 
 use crate::commands::{check_bucket, check_object_path, is_package_name};
-use crate::engine::failed;
+use crate::engine::{failed, truncate_utf8};
 use crate::jobs::kind;
-use crate::objects::done;
+use crate::objects::{StagedArchive, Transfer, TransferSlot, done};
 use crate::servers::server_operable;
 use crate::validate::pagination;
 use crate::{BatchItem, Caller, Result, Service, ServiceError};
@@ -17,7 +17,6 @@ use cph_store::{JobRow, ServerRow};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 /// Most servers one share-files request may name.
 pub const MAX_SHARE_SERVERS: usize = 100;
@@ -474,15 +473,19 @@ impl Service {
         }
     }
 
-    /// Spools and validates a tar of object storage for the shared storage.
+    /// Spools a tar of object storage for the shared storage of `server_id`, waits for a
+    /// transfer slot of the server's host and takes the spool's validation verdict. The slot
+    /// is held while the returned archive lives.
     async fn staged_share_archive(
         &self,
         job: &JobRow,
+        server_id: &str,
         object: &Value,
         opts: cph_archive::ApplyOptions,
-    ) -> std::result::Result<(Arc<crate::objects::Spooled>, cph_archive::StagedTar), Outcome> {
+    ) -> std::result::Result<StagedArchive, Outcome> {
         let owner = self.bucket_owner(&job.project_id).await?;
-        self.staged_archive(&owner, object, opts).await
+        self.staged_archive(&owner, object, opts, Transfer::ShareOf(server_id))
+            .await
     }
 
     async fn push_share_files_job(
@@ -495,11 +498,12 @@ impl Service {
             max_bytes: MAX_SHARE_ARCHIVE,
             ..cph_archive::ApplyOptions::phone_data()
         };
-        let (_spooled, staged) = self
-            .staged_share_archive(job, &payload["object"], opts)
+        let staged = self
+            .staged_share_archive(job, server_id, &payload["object"], opts)
             .await?;
         let volume = self.share_client(server_id).await?;
         let r = staged
+            .tar
             .apply(&volume)
             .await
             .map_err(|e| volume_failed("take the archive", e))?;
@@ -690,8 +694,8 @@ impl Service {
             target_dir: Some(dir.clone()),
             ..cph_archive::ApplyOptions::push_file()
         };
-        let (_spooled, staged) = self
-            .staged_share_archive(job, &payload["object"], opts)
+        let staged = self
+            .staged_share_archive(job, server_id, &payload["object"], opts)
             .await?;
         let volume = self.share_client(server_id).await?;
         // A new push of the app replaces its files.
@@ -702,6 +706,7 @@ impl Service {
         )
         .await?;
         let report = staged
+            .tar
             .apply(&volume)
             .await
             .map_err(|e| volume_failed("take the app", e))?;
@@ -732,6 +737,9 @@ impl Service {
                 ),
             ));
         }
+        // The app is in the volume: its slot goes to the phones' installs (a job never holds
+        // more than one slot, so jobs waiting for slots cannot block each other).
+        drop(staged);
         let stored = format!(
             "stored {package} ({} files, {} bytes) in the shared apps at {SHARE_MOUNT}{dir}",
             report.files, report.bytes
@@ -746,15 +754,7 @@ impl Service {
             cmd.push_str(&quote(&format!("{SHARE_MOUNT}{dir}/{apk}")));
         }
         let (running, other) = self.server_phones(server_id).await?;
-        let installs: Vec<_> = running
-            .into_iter()
-            .map(|phone_id| self.install_shared_app(phone_id, cmd.clone()))
-            .collect();
-        let results: Vec<(String, std::result::Result<(), String>)> =
-            futures::stream::iter(installs)
-                .buffer_unordered(APP_PARALLELISM)
-                .collect()
-                .await;
+        let (results, busy) = self.pre_install(running, &cmd).await;
         let mut installed = read_small(&volume, &preinstalled_file(package))
             .await?
             .map(|t| id_lines(&t))
@@ -778,6 +778,16 @@ impl Service {
         failures.sort();
         self.write_preinstalled(&volume, package, &installed)
             .await?;
+        if let Some(mut busy) = busy {
+            let mut msg = format!(
+                "{stored}; pre-installed on {count} of {} phones\n{}",
+                failures.len() + count,
+                failures_msg(&failures)
+            );
+            truncate_utf8(&mut msg, crate::adb::MAX_EXECUTE_MSG);
+            busy.execute_msg = Some(msg);
+            return Err(busy);
+        }
         if failures.is_empty() {
             Ok(done(format!("{stored}; pre-installed on {count} phones")))
         } else {
@@ -792,18 +802,79 @@ impl Service {
         }
     }
 
-    /// Runs the `pm install` command of a shared app on one phone.
+    /// Installs a shared app on `phones` (`cmd` on each), at most [`APP_PARALLELISM`] at once,
+    /// each while it holds a transfer slot of its host. Slots are taken one after the other
+    /// (the job's clock stops while it waits for the next one; the installs that hold theirs
+    /// go on meanwhile). When a wait outlasts `transfer_wait`, no further install starts:
+    /// the phones left are reported as failed and the `CPS.0042` outcome is returned with the
+    /// results of the installs that ran.
+    async fn pre_install(
+        &self,
+        phones: Vec<String>,
+        cmd: &str,
+    ) -> (
+        Vec<(String, std::result::Result<(), String>)>,
+        Option<Outcome>,
+    ) {
+        let mut installs = futures::stream::FuturesUnordered::new();
+        let mut results = Vec::new();
+        let mut left = phones.into_iter();
+        let mut busy = None;
+        for phone_id in left.by_ref() {
+            while installs.len() >= APP_PARALLELISM {
+                if let Some(r) = installs.next().await {
+                    results.push(r);
+                }
+            }
+            // The installs that hold their slots go on while this one waits for its own.
+            let slot = {
+                let wait = self.transfer_slot(Transfer::Phone(&phone_id));
+                tokio::pin!(wait);
+                loop {
+                    tokio::select! {
+                        biased;
+                        Some(r) = installs.next(), if !installs.is_empty() => results.push(r),
+                        slot = &mut wait => break slot,
+                    }
+                }
+            };
+            match slot {
+                Ok(slot) => installs.push(self.install_shared_app(phone_id, cmd, slot)),
+                Err(o) => {
+                    results.push((phone_id, Err(o.error_msg.clone().unwrap_or_default())));
+                    busy = Some(o);
+                    break;
+                }
+            }
+        }
+        while let Some(r) = installs.next().await {
+            results.push(r);
+        }
+        if busy.is_some() {
+            results.extend(left.map(|p| {
+                (
+                    p,
+                    Err("not attempted: the host had no transfer slot free".to_string()),
+                )
+            }));
+        }
+        (results, busy)
+    }
+
+    /// Runs the `pm install` command of a shared app on one phone, holding `slot` (a transfer
+    /// slot of the phone's host) until it ends.
     async fn install_shared_app(
         &self,
         phone_id: String,
-        cmd: String,
+        cmd: &str,
+        slot: TransferSlot,
     ) -> (String, std::result::Result<(), String>) {
         let r = async {
             let client = self
                 .adb_client(&phone_id)
                 .await
                 .map_err(|o| o.error_msg.unwrap_or_default())?;
-            let out = client.shell(&cmd).await.map_err(|e| e.to_string())?;
+            let out = client.shell(cmd).await.map_err(|e| e.to_string())?;
             let text = format!("{}{}", out.stdout_text(), out.stderr_text());
             if out.exit_code == Some(0) && text.contains("Success") {
                 Ok(())
@@ -812,6 +883,7 @@ impl Service {
             }
         }
         .await;
+        drop(slot);
         (phone_id, r)
     }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use cph_ssh::{
     AuditEvent, Gateway, GatewayConfig, GatewayPolicy, HostKey, Limits, OfferedKey, PolicyFuture,
-    Principal,
+    Principal, Target,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -60,7 +60,7 @@ impl GatewayPolicy for BenchPolicy {
         _who: &'a Principal,
         host: &'a str,
         port: u16,
-    ) -> PolicyFuture<'a, Result<SocketAddr, String>> {
+    ) -> PolicyFuture<'a, Result<Target, String>> {
         Box::pin(async move {
             if host != "192.168.0.12" {
                 return Err("no such phone".into());
@@ -68,6 +68,7 @@ impl GatewayPolicy for BenchPolicy {
             self.targets
                 .get(&port)
                 .copied()
+                .map(Target::Tcp)
                 .ok_or("no such port".into())
         })
     }

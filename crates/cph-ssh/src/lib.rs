@@ -27,6 +27,15 @@
 //!   peers by keepalives, and sessions without tunnels by [`Limits::idle_timeout`].
 //! - Malformed traffic ends only the connection that sent it.
 //!
+//! # Targets
+//!
+//! [`GatewayPolicy::resolve`] answers with a [`Target`]: a TCP address the gateway connects to,
+//! or an in-process stream ([`local::pair`]) whose other end the policy has handed to a
+//! destination in the same process (the service serves it on a phone's ADB endpoint). An
+//! in-process target carries the same bytes with the same flow control, without a socket:
+//! client packets are handed over as they are, and the destination's writes come back as the
+//! chunks it wrote, each direction bounded to [`local::DEFAULT_CAPACITY`] bytes.
+//!
 //! # Flow control
 //!
 //! Data from the client is handed to each tunnel through a queue of at most
@@ -50,6 +59,7 @@ mod audit;
 mod gateway;
 mod handler;
 mod hostkey;
+pub mod local;
 mod policy;
 mod stream;
 mod throttle;
@@ -61,7 +71,7 @@ use std::time::Duration;
 pub use audit::AuditEvent;
 pub use gateway::Gateway;
 pub use hostkey::HostKey;
-pub use policy::{GatewayPolicy, OfferedKey, PolicyFuture, Principal};
+pub use policy::{GatewayPolicy, OfferedKey, PolicyFuture, Principal, Target};
 
 /// Errors of this crate that callers may branch on.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,21 @@ use crate::AuditEvent;
 /// The future returned by the asynchronous methods of [`GatewayPolicy`].
 pub type PolicyFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Where a tunnel goes.
+#[derive(Debug)]
+pub enum Target {
+    /// A TCP address the gateway connects to (bounded by [`crate::Limits::connect_timeout`]).
+    Tcp(SocketAddr),
+    /// A destination in the gateway's own process, already connected (see [`crate::local`]).
+    Local(crate::local::LocalTarget),
+}
+
+impl From<SocketAddr> for Target {
+    fn from(addr: SocketAddr) -> Target {
+        Target::Tcp(addr)
+    }
+}
+
 /// A public key offered by a client.
 ///
 /// The gateway hands one to [`GatewayPolicy::authorize`] only for key types it accepts
@@ -64,7 +79,7 @@ pub trait GatewayPolicy: Send + Sync + 'static {
         who: &'a Principal,
         host: &'a str,
         port: u16,
-    ) -> PolicyFuture<'a, Result<SocketAddr, String>>;
+    ) -> PolicyFuture<'a, Result<Target, String>>;
 
     /// Records one event. Must not block: an implementation queues the event (and drops
     /// events it cannot queue rather than wait).

@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::gateway::{Conn, Inner};
-use crate::{AuditEvent, Principal};
+use crate::local::{LocalReader, LocalWriter};
+use crate::{AuditEvent, Principal, Target};
 
 /// Bytes read from the target at once.
 const READ_CHUNK: usize = 32 * 1024;
@@ -104,7 +105,7 @@ pub(crate) async fn run(
                 .await;
             return;
         }
-        Some(Ok(Ok(addr))) => addr,
+        Some(Ok(Ok(target))) => target,
         Some(Ok(Err(reason))) => {
             refuse(reason);
             reply
@@ -120,30 +121,23 @@ pub(crate) async fn run(
             return;
         }
     };
-    let connected = tokio::select! {
-        _ = conn.stop.cancelled() => None,
-        r = tokio::time::timeout(limits.connect_timeout, TcpStream::connect(target)) => Some(r),
+    let (stream, target) = match target {
+        Target::Local(local) => (Stream::Local(local), "in-process".to_string()),
+        Target::Tcp(addr) => match connect(&conn.stop, limits.connect_timeout, addr).await {
+            Ok(tcp) => (Stream::Tcp(tcp), addr.to_string()),
+            Err(failure) => {
+                if let Some((reason, why)) = failure {
+                    refuse(reason);
+                    reply.reject(why).await;
+                } else {
+                    reply
+                        .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                        .await;
+                }
+                return;
+            }
+        },
     };
-    let tcp = match connected {
-        None => {
-            reply
-                .reject(ChannelOpenFailure::AdministrativelyProhibited)
-                .await;
-            return;
-        }
-        Some(Ok(Ok(tcp))) => tcp,
-        Some(Ok(Err(e))) => {
-            refuse(format!("target {target} unreachable: {e}"));
-            reply.reject(ChannelOpenFailure::ConnectFailed).await;
-            return;
-        }
-        Some(Err(_)) => {
-            refuse(format!("target {target} did not answer in time"));
-            reply.reject(ChannelOpenFailure::ConnectFailed).await;
-            return;
-        }
-    };
-    let _ = tcp.set_nodelay(true);
     reply.accept().await;
     slot.mark_open();
     debug!(%peer, host, port, %target, "ssh tunnel open");
@@ -158,7 +152,7 @@ pub(crate) async fn run(
 
     let (bytes_up, bytes_down) = pump(
         channel,
-        tcp,
+        stream,
         &conn.stop,
         limits.target_write_timeout,
         limits.close_grace,
@@ -174,6 +168,40 @@ pub(crate) async fn run(
         bytes_down,
     });
     drop(slot);
+}
+
+/// A connected target.
+enum Stream {
+    Tcp(TcpStream),
+    Local(crate::local::LocalTarget),
+}
+
+/// Connects to a TCP target. `Err(None)`: the session is stopping; `Err(Some(..))`: the
+/// refusal's reason and the channel-open failure to answer with.
+async fn connect(
+    stop: &CancellationToken,
+    timeout: Duration,
+    target: std::net::SocketAddr,
+) -> Result<TcpStream, Option<(String, ChannelOpenFailure)>> {
+    let connected = tokio::select! {
+        _ = stop.cancelled() => None,
+        r = tokio::time::timeout(timeout, TcpStream::connect(target)) => Some(r),
+    };
+    match connected {
+        None => Err(None),
+        Some(Ok(Ok(tcp))) => {
+            let _ = tcp.set_nodelay(true);
+            Ok(tcp)
+        }
+        Some(Ok(Err(e))) => Err(Some((
+            format!("target {target} unreachable: {e}"),
+            ChannelOpenFailure::ConnectFailed,
+        ))),
+        Some(Err(_)) => Err(Some((
+            format!("target {target} did not answer in time"),
+            ChannelOpenFailure::ConnectFailed,
+        ))),
+    }
 }
 
 /// What the client side of a tunnel did.
@@ -205,7 +233,7 @@ type ClientFuture<'a> = Pin<Box<dyn Future<Output = ClientEvent> + Send + 'a>>;
 /// packet.
 async fn client_to_target(
     mut rx: ChannelReadHalf,
-    mut target: OwnedWriteHalf,
+    mut target: TargetWrite,
     bytes: &AtomicU64,
     stall: Duration,
 ) -> ClientEvent {
@@ -233,7 +261,7 @@ async fn client_to_target(
                     }
                 }
                 let len: usize = batch.iter().map(Bytes::len).sum();
-                if write_batch(&mut target, &mut batch, stall).await.is_err() {
+                if target.write_batch(&mut batch, stall).await.is_err() {
                     return ClientEvent::Failed(rx);
                 }
                 bytes.fetch_add(len as u64, Ordering::Relaxed);
@@ -246,7 +274,7 @@ async fn client_to_target(
         };
         match msg {
             Some(ChannelMsg::Eof) => {
-                let _ = tokio::time::timeout(stall, target.shutdown()).await;
+                target.shutdown(stall).await;
                 return ClientEvent::Eof(rx);
             }
             Some(ChannelMsg::Close) | None => return ClientEvent::Closed,
@@ -254,6 +282,49 @@ async fn client_to_target(
             Some(_) => {}
         }
     }
+}
+
+/// The writing half of a connected target.
+enum TargetWrite {
+    Tcp(OwnedWriteHalf),
+    Local(LocalWriter),
+}
+
+impl TargetWrite {
+    /// Writes (TCP) or hands over (in-process) every packet of `batch`, emptying it.
+    async fn write_batch(
+        &mut self,
+        batch: &mut VecDeque<Bytes>,
+        stall: Duration,
+    ) -> std::io::Result<()> {
+        match self {
+            TargetWrite::Tcp(w) => write_batch(w, batch, stall).await,
+            TargetWrite::Local(w) => {
+                while let Some(packet) = batch.pop_front() {
+                    tokio::time::timeout(stall, w.send(packet))
+                        .await
+                        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Passes the client's end of file on.
+    async fn shutdown(&mut self, stall: Duration) {
+        match self {
+            TargetWrite::Tcp(w) => {
+                let _ = tokio::time::timeout(stall, w.shutdown()).await;
+            }
+            TargetWrite::Local(w) => w.shutdown(),
+        }
+    }
+}
+
+/// The reading half of a connected target.
+enum TargetRead {
+    Tcp(OwnedReadHalf),
+    Local(LocalReader),
 }
 
 /// The next message of the channel if one is queued (`Some(None)`: the channel is gone), without
@@ -315,10 +386,28 @@ async fn until_client_closes(mut rx: ChannelReadHalf) -> ClientEvent {
 
 /// Target → client, until the target's EOF.
 async fn target_to_client(
-    target: OwnedReadHalf,
+    target: TargetRead,
     tx: &ChannelWriteHalf<Msg>,
     bytes: &AtomicU64,
 ) -> TargetEnd {
+    let target = match target {
+        TargetRead::Tcp(t) => t,
+        TargetRead::Local(mut t) => {
+            // Chunks as the destination wrote them: no buffer while idle, no copy.
+            while let Some(chunk) = t.recv().await {
+                let n = chunk.len();
+                if tx.data_bytes(chunk).await.is_err() {
+                    return TargetEnd::SessionGone;
+                }
+                bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            return if tx.eof().await.is_ok() {
+                TargetEnd::Eof
+            } else {
+                TargetEnd::SessionGone
+            };
+        }
+    };
     loop {
         if target.readable().await.is_err() {
             return TargetEnd::Failed;
@@ -366,7 +455,7 @@ enum End {
 /// byte counts.
 async fn pump(
     channel: Channel<Msg>,
-    tcp: TcpStream,
+    stream: Stream,
     stop: &CancellationToken,
     stall: Duration,
     grace: Duration,
@@ -374,7 +463,16 @@ async fn pump(
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
     let (rx, tx) = channel.split();
-    let (target_read, target_write) = tcp.into_split();
+    let (target_read, target_write) = match stream {
+        Stream::Tcp(tcp) => {
+            let (r, w) = tcp.into_split();
+            (TargetRead::Tcp(r), TargetWrite::Tcp(w))
+        }
+        Stream::Local(local) => {
+            let (r, w) = local.into_split();
+            (TargetRead::Local(r), TargetWrite::Local(w))
+        }
+    };
     let end = {
         let mut client: ClientFuture<'_> = Box::pin(client_to_target(rx, target_write, &up, stall));
         let mut target = Box::pin(target_to_client(target_read, &tx, &down));

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use cph_ssh::{
     AuditEvent, Gateway, GatewayConfig, GatewayPolicy, HostKey, Limits, OfferedKey, PolicyFuture,
-    Principal, SshError,
+    Principal, SshError, Target,
 };
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
@@ -29,6 +29,9 @@ const STEP: Duration = Duration::from_secs(30);
 const PHONE: &str = "192.168.0.12";
 const DIGEST_PHONE: &str = "192.168.0.13";
 const UNKNOWN_PHONE: &str = "192.168.0.99";
+/// Served in the gateway's process ([`Target::Local`]): an echo, and a digest answer.
+const LOCAL_ECHO_PHONE: &str = "192.168.0.21";
+const LOCAL_DIGEST_PHONE: &str = "192.168.0.22";
 
 // ---------------------------------------------------------------------------------------
 // The test policy
@@ -111,7 +114,7 @@ impl GatewayPolicy for TestPolicy {
         _who: &'a Principal,
         host: &'a str,
         port: u16,
-    ) -> PolicyFuture<'a, Result<SocketAddr, String>> {
+    ) -> PolicyFuture<'a, Result<Target, String>> {
         Box::pin(async move {
             let to = self
                 .targets
@@ -119,7 +122,20 @@ impl GatewayPolicy for TestPolicy {
                 .unwrap()
                 .get(&(host.to_string(), port))
                 .copied();
-            to.ok_or_else(|| "not a phone of this server".into())
+            if to.is_none()
+                && port == 5555
+                && (host == LOCAL_ECHO_PHONE || host == LOCAL_DIGEST_PHONE)
+            {
+                let (target, stream) = cph_ssh::local::pair(64 * 1024);
+                if host == LOCAL_ECHO_PHONE {
+                    tokio::spawn(echo(stream));
+                } else {
+                    tokio::spawn(digest(stream));
+                }
+                return Ok(Target::Local(target));
+            }
+            to.map(Target::Tcp)
+                .ok_or_else(|| "not a phone of this server".into())
         })
     }
 
@@ -137,35 +153,41 @@ async fn echo_server() -> SocketAddr {
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.into_split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-            });
+            tokio::spawn(echo(s));
         }
     });
     addr
 }
 
+/// Echoes everything until EOF, then passes the EOF on.
+async fn echo<S: AsyncRead + AsyncWrite + Send + Unpin>(s: S) {
+    let (mut r, mut w) = tokio::io::split(s);
+    let _ = tokio::io::copy(&mut r, &mut w).await;
+    let _ = w.shutdown().await;
+}
+
 /// Reads until EOF, then answers with the SHA-256 (hex) of what it read.
+async fn digest<S: AsyncRead + AsyncWrite + Send + Unpin>(mut s: S) {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(_) => return,
+        }
+    }
+    let _ = s.write_all(hex(&h.finalize()).as_bytes()).await;
+    let _ = s.shutdown().await;
+}
+
+/// Answers like [`digest`], on a TCP port.
 async fn digest_server() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut h = Sha256::new();
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) => break,
-                        Ok(n) => h.update(&buf[..n]),
-                        Err(_) => return,
-                    }
-                }
-                let _ = s.write_all(hex(&h.finalize()).as_bytes()).await;
-                let _ = s.shutdown().await;
-            });
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(digest(s));
         }
     });
     addr
@@ -997,6 +1019,47 @@ async fn fifty_concurrent_tunnels_all_carry_their_own_bytes() {
     }
     h.wait_until("all closed", |g| g.tunnels() == 0).await;
     assert_eq!(h.gw.sessions(), 1);
+}
+
+#[cfg_attr(
+    not(has_openssh),
+    ignore = "OpenSSH client (ssh, ssh-keygen) not installed"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_targets_carry_bytes_both_ways_with_half_close() {
+    let h = Harness::start(fast_limits()).await;
+    let (key, _) = h.allowed_key("id_ed25519", "kp-1").await;
+    let (_ssh, ports) = h
+        .tunnel(
+            &key,
+            &[
+                &format!("{LOCAL_ECHO_PHONE}:5555"),
+                &format!("{LOCAL_DIGEST_PHONE}:5555"),
+            ],
+        )
+        .await;
+    let data = pattern(8 << 20, 3);
+    let back = round_trip(connect(ports[0]).await, data.clone()).await;
+    assert_eq!(Sha256::digest(&back), Sha256::digest(&data));
+
+    let mut s = connect(ports[1]).await;
+    let data = pattern(3 << 20, 4);
+    s.write_all(&data).await.unwrap();
+    s.shutdown().await.unwrap();
+    let answer = read_to_end(&mut s).await;
+    assert_eq!(
+        String::from_utf8(answer).unwrap(),
+        hex(&Sha256::digest(&data))
+    );
+    let closed = h
+        .policy
+        .event(
+            "in-process tunnel closed",
+            |e| matches!(e, AuditEvent::TunnelClosed { bytes_up, bytes_down, .. } if *bytes_up == 8 << 20 && *bytes_down == 8 << 20),
+        )
+        .await;
+    assert!(matches!(closed, AuditEvent::TunnelClosed { host, .. } if host == LOCAL_ECHO_PHONE));
+    h.wait_until("no tunnels", |g| g.tunnels() == 0).await;
 }
 
 #[cfg_attr(

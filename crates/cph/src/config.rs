@@ -49,6 +49,9 @@ pub struct FileConfig {
     pub ssh_ports: Option<String>,
     pub connect_listen: Option<String>,
     pub connect_ticket_ttl_secs: Option<u64>,
+    pub connect_public_url: Option<String>,
+    pub connect_max_sessions: Option<usize>,
+    pub connect_idle_timeout_secs: Option<u64>,
     pub keypair_algorithm: Option<String>,
     pub objects: Option<ObjectsSection>,
 }
@@ -164,6 +167,19 @@ pub struct ServeArgs {
     /// Lifetime of connect tickets in seconds (1-3600). Default 300.
     #[arg(long, env = "CPH_CONNECT_TICKET_TTL_SECS")]
     pub connect_ticket_ttl_secs: Option<u64>,
+    /// Base URL clients reach the connect relay at, `ws://host[:port]` or
+    /// `wss://host[:port]` (e.g. behind NAT, a load balancer or a TLS proxy); advertised by
+    /// BatchShowPhoneConnectInfos and the encode servers' `cph_h5_server` access info. Default:
+    /// the relay's bound address (loopback, with a warning, when bound to 0.0.0.0 or ::).
+    #[arg(long, env = "CPH_CONNECT_PUBLIC_URL")]
+    pub connect_public_url: Option<String>,
+    /// Relay sessions open at once (1-100000); more are refused with HTTP 503. Default 1000.
+    #[arg(long, env = "CPH_CONNECT_MAX_SESSIONS")]
+    pub connect_max_sessions: Option<usize>,
+    /// Seconds without bytes either way after which a relay session is closed (1-86400).
+    /// Default 600.
+    #[arg(long, env = "CPH_CONNECT_IDLE_TIMEOUT_SECS")]
+    pub connect_idle_timeout_secs: Option<u64>,
     /// Algorithm of the key pairs NovaCreateKeypair generates: rsa (2048 bits; opens the SSH
     /// gateway and the phones' ADB endpoints) or ed25519 (the SSH gateway only). Default rsa.
     #[arg(long, env = "CPH_KEYPAIR_ALGORITHM")]
@@ -223,6 +239,10 @@ pub struct Resolved {
     pub ssh_ports: std::ops::RangeInclusive<u16>,
     pub connect_listen: String,
     pub connect_ticket_ttl_secs: u64,
+    /// The relay's advertised URL (`None`: derived from the bound address).
+    pub connect_public_url: Option<cph_service::connect::RelayUrl>,
+    pub connect_max_sessions: usize,
+    pub connect_idle_timeout_secs: u64,
     pub keypair_algorithm: cph_service::keypairs::KeypairAlgorithm,
     /// External object storage endpoints (secret keys are redacted in `Debug`).
     pub objects_external: Vec<cph_objects::EndpointConfig>,
@@ -371,6 +391,39 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<Resolved> {
             t @ 1..=3600 => t,
             _ => anyhow::bail!("connect_ticket_ttl_secs must be between 1 and 3600"),
         },
+        connect_public_url: match a
+            .connect_public_url
+            .clone()
+            .or(f.connect_public_url)
+            .filter(|u| !u.trim().is_empty())
+        {
+            None => None,
+            Some(u) => Some(u.parse().map_err(|e| {
+                anyhow::anyhow!("connect_public_url {u:?} is not a relay base URL: {e}")
+            })?),
+        },
+        connect_max_sessions: match a
+            .connect_max_sessions
+            .or(f.connect_max_sessions)
+            .unwrap_or(1000)
+        {
+            n @ 1..=cph_service::connect::MAX_SESSIONS_LIMIT => n,
+            _ => anyhow::bail!(
+                "connect_max_sessions must be between 1 and {}",
+                cph_service::connect::MAX_SESSIONS_LIMIT
+            ),
+        },
+        connect_idle_timeout_secs: match a
+            .connect_idle_timeout_secs
+            .or(f.connect_idle_timeout_secs)
+            .unwrap_or(600)
+        {
+            t if (1..=cph_service::connect::MAX_IDLE_TIMEOUT.as_secs()).contains(&t) => t,
+            _ => anyhow::bail!(
+                "connect_idle_timeout_secs must be between 1 and {}",
+                cph_service::connect::MAX_IDLE_TIMEOUT.as_secs()
+            ),
+        },
         keypair_algorithm: a
             .keypair_algorithm
             .clone()
@@ -494,6 +547,80 @@ mod tests {
         a.transfers_per_host = None;
         std::fs::write(&path, "nonsense = 1\n").unwrap();
         assert!(resolve(&a).is_err());
+    }
+
+    #[test]
+    fn connect_relay_settings_are_layered_and_validated() {
+        let dir = std::env::temp_dir().join(format!("cph-cfg-connect-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cph.toml");
+        let mut a = ServeArgs::default();
+        // Defaults: no public URL, 1000 sessions, 10 minutes idle.
+        let r = resolve(&a).unwrap();
+        assert_eq!(r.connect_public_url, None);
+        assert_eq!(r.connect_max_sessions, 1000);
+        assert_eq!(r.connect_idle_timeout_secs, 600);
+        std::fs::write(
+            &path,
+            "connect_public_url = \"wss://relay.example.com\"\nconnect_max_sessions = 5\n\
+             connect_idle_timeout_secs = 30\n",
+        )
+        .unwrap();
+        a.common.config = Some(path.clone());
+        let r = resolve(&a).unwrap();
+        let url = r.connect_public_url.unwrap();
+        assert_eq!(
+            (url.secure, url.host.as_str(), url.port),
+            (true, "relay.example.com", 443)
+        );
+        assert_eq!(r.connect_max_sessions, 5);
+        assert_eq!(r.connect_idle_timeout_secs, 30);
+        // Flags (and their environment variables) override the file.
+        a.connect_public_url = Some("ws://203.0.113.5:7000".into());
+        a.connect_max_sessions = Some(100_000);
+        a.connect_idle_timeout_secs = Some(86_400);
+        let r = resolve(&a).unwrap();
+        assert_eq!(
+            r.connect_public_url.map(|u| u.to_string()).as_deref(),
+            Some("ws://203.0.113.5:7000")
+        );
+        assert_eq!(r.connect_max_sessions, 100_000);
+        assert_eq!(r.connect_idle_timeout_secs, 86_400);
+        // Out of bounds or malformed values refuse to start, naming the setting.
+        let refused = |a: &ServeArgs| resolve(a).unwrap_err().to_string();
+        for (n, ok) in [(0, false), (1, true), (100_001, false)] {
+            let mut b = a.clone();
+            b.connect_max_sessions = Some(n);
+            assert_eq!(resolve(&b).is_ok(), ok, "{n}");
+            if !ok {
+                assert!(refused(&b).contains("connect_max_sessions"));
+            }
+        }
+        for (t, ok) in [(0, false), (1, true), (86_401, false)] {
+            let mut b = a.clone();
+            b.connect_idle_timeout_secs = Some(t);
+            assert_eq!(resolve(&b).is_ok(), ok, "{t}");
+            if !ok {
+                assert!(refused(&b).contains("connect_idle_timeout_secs"));
+            }
+        }
+        for bad in [
+            "http://relay.example.com",
+            "ws://",
+            "ws://relay.example.com/?x=1",
+            "ws://relay.example.com#f",
+            "ws://relay.example.com/prefix",
+            "ws://0.0.0.0:7000",
+        ] {
+            let mut b = a.clone();
+            b.connect_public_url = Some(bad.into());
+            let e = refused(&b);
+            assert!(e.contains("connect_public_url") && e.contains(bad), "{e}");
+        }
+        std::fs::write(&path, "connect_public_url = \"wss://\"\n").unwrap();
+        a = ServeArgs::default();
+        a.common.config = Some(path);
+        assert!(refused(&a).contains("has no host"));
     }
 
     #[test]

@@ -292,8 +292,15 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", r.connect_listen))?;
     let connect_addr = connect_listener.local_addr()?;
-    let mut connect = cph_service::connect::ConnectSettings::new(connect_addr);
+    let (connect_url, warning) =
+        cph_service::connect::RelayUrl::advertised(r.connect_public_url.clone(), connect_addr);
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    let mut connect = cph_service::connect::ConnectSettings::new(connect_url.clone());
     connect.ticket_ttl = Duration::from_secs(r.connect_ticket_ttl_secs);
+    connect.max_sessions = r.connect_max_sessions;
+    connect.idle_timeout = Duration::from_secs(r.connect_idle_timeout_secs);
     service
         .attach_connect_relay(connect)
         .await
@@ -345,7 +352,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     println!("cph serving the API at {api_endpoint}");
     println!("  object storage (S3): {s3_endpoint}");
     println!(
-        "  connect relay: ws://{connect_addr}{}",
+        "  connect relay: {connect_url}{} (listening on {connect_addr})",
         cph_service::connect::RELAY_PATH
     );
     for e in &external {

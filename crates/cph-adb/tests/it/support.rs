@@ -8,6 +8,7 @@ use cph_adb::{
     SyncFileWriter, SyncFs,
 };
 use futures::future::BoxFuture;
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -189,6 +190,9 @@ pub struct TestDevice {
     /// Bytes received by each streamed install, with the size announced by `-S`.
     pub installs: Arc<Mutex<Vec<(u64, u64)>>>,
     pub requests: Mutex<Vec<ExecRequest>>,
+    /// Ports listening inside the device (`tcp:`): each connection's device end is sent to the
+    /// port's channel.
+    pub ports: Mutex<HashMap<u16, tokio::sync::mpsc::Sender<tokio::io::DuplexStream>>>,
 }
 
 impl TestDevice {
@@ -199,7 +203,15 @@ impl TestDevice {
             reboots: Mutex::new(Vec::new()),
             installs: Arc::new(Mutex::new(Vec::new())),
             requests: Mutex::new(Vec::new()),
+            ports: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Listens on the device's `port`; connections arrive on the returned channel.
+    pub fn listen(&self, port: u16) -> tokio::sync::mpsc::Receiver<tokio::io::DuplexStream> {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        self.ports.lock().unwrap().insert(port, tx);
+        rx
     }
 }
 
@@ -333,6 +345,17 @@ impl Device for TestDevice {
     fn reboot(&self, target: &str) -> BoxFuture<'static, ()> {
         self.reboots.lock().unwrap().push(target.to_owned());
         Box::pin(async {})
+    }
+
+    fn connect_tcp(&self, port: u16) -> BoxFuture<'static, io::Result<cph_adb::DeviceSocket>> {
+        let listener = self.ports.lock().unwrap().get(&port).cloned();
+        Box::pin(async move {
+            let refused = || io::Error::from(io::ErrorKind::ConnectionRefused);
+            let listener = listener.ok_or_else(refused)?;
+            let (ours, theirs) = tokio::io::duplex(64 * 1024);
+            listener.send(theirs).await.map_err(|_| refused())?;
+            Ok(Box::new(ours) as cph_adb::DeviceSocket)
+        })
     }
 }
 

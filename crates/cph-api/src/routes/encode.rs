@@ -34,14 +34,14 @@ pub async fn list(
                         .encode_access_endpoints(&e.server_id)
                         .into_iter()
                         .map(|a| {
-                            let ip = a.addr.ip().to_string();
+                            let ip = a.host;
                             w::EncodeServerAccessInfo {
                                 listen_port: i32::from(a.listen_port),
                                 access_ip: ip.clone(),
                                 intranet_ip: ip.clone(),
                                 public_ip: ip.clone(),
                                 server_ip: ip,
-                                access_port: i32::from(a.addr.port()),
+                                access_port: i32::from(a.port),
                                 r#type: a.kind.to_string(),
                                 server_ipv6: None,
                             }

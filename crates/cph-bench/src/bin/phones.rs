@@ -8,7 +8,9 @@
 //!    the phone does not `fsync` a pushed file, so `cp` is not followed by `sync` either. The
 //!    pulled file must hash like the source before anything is reported. The CPU each step costs
 //!    is reported too, split between this process (the phone's endpoint), the tool (`cp` or the
-//!    adb client) and the adb server, per GiB moved.
+//!    adb client) and the adb server, per GiB moved. Each round also pushes to and pulls from a
+//!    device that keeps no files ([`cph_bench::sink`]): the ceiling of the stock client and
+//!    server on this machine, which no device implementation can exceed.
 //! 2. **RunSyncCommand**: `getprop ro.product.model` on 100 phones per call through the real HTTP
 //!    API (`server_ids`: `phone_ids` allows at most 15 phones per call), calls made one after the
 //!    other; p50/p99 latency against the same call running `true` on the same phones, interleaved
@@ -29,6 +31,7 @@ use cph_bench::files::{
 use cph_bench::hosted::{PHONE_MODEL, create_phone, instant_durations, phone_spec};
 use cph_bench::proc::{cpu_percent_over, cpu_times, own_cpu, status_kib};
 use cph_bench::report::{Row, mb, median_by, percentile, print_table, ratio};
+use cph_bench::sink::{SinkDevice, received_total};
 use cph_bench::tools::{StockAdb, run_tool};
 use cph_bench::{client, seed};
 use cph_domain::{Clock, SystemClock};
@@ -198,8 +201,23 @@ async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
     let serial = addr.to_string();
     eprintln!("[transfer] phone {phone_id} listens on {serial}");
 
+    // The sink device: the same protocol code with no file system behind it (the ceiling of
+    // the stock client and server; see `cph_bench::sink`).
+    let sink_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the sink device")?;
+    let sink_serial = sink_listener.local_addr()?.to_string();
+    let sink_stop = tokio_util::sync::CancellationToken::new();
+    let sink_task = tokio::spawn(cph_adb::device::serve(
+        sink_listener,
+        Arc::new(SinkDevice::new(vec![key.public_key()], bytes)),
+        cph_adb::device::EndpointConfig::default(),
+        sink_stop.clone(),
+    ));
+
     let adb = StockAdb::new(&args.adb, tmp.path().join("adb-home"), &pem, ADB_TIMEOUT)?;
     adb.connect(&serial).await?;
+    adb.connect(&sink_serial).await?;
     let server_pid = adb.server_pid();
     if server_pid.is_none() {
         eprintln!("[transfer] adb server process not found: its CPU is not accounted");
@@ -210,6 +228,7 @@ async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
     let src_arg = src.to_string_lossy().into_owned();
     let dst_arg = pulled.to_string_lossy().into_owned();
     let (mut cps, mut pushes, mut pulls) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut sink_pushes, mut sink_pulls) = (Vec::new(), Vec::new());
     for run in 1..=args.transfer_runs {
         remove_file_if_present(&cp_dst)?;
         sync_disk(ADB_TIMEOUT).await?;
@@ -251,6 +270,36 @@ async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
             hex::encode(src_hash)
         );
         remove_file_if_present(&pulled)?;
+
+        let before = received_total();
+        sync_disk(ADB_TIMEOUT).await?;
+        let sink_push = measure(sv, async {
+            adb.run(&["-s", &sink_serial, "push", &src_arg, PHONE_PATH])
+                .await
+                .map(drop)
+        })
+        .await?;
+        anyhow::ensure!(
+            received_total() - before == bytes,
+            "run {run}: the sink device received {} bytes of {bytes}",
+            received_total() - before
+        );
+        sync_disk(ADB_TIMEOUT).await?;
+        let sink_pull = measure(sv, async {
+            adb.run(&["-s", &sink_serial, "pull", PHONE_PATH, &dst_arg])
+                .await
+                .map(drop)
+        })
+        .await?;
+        let pulled_len = std::fs::metadata(&pulled)
+            .with_context(|| format!("reading {}", pulled.display()))?
+            .len();
+        anyhow::ensure!(
+            pulled_len == bytes,
+            "run {run}: {pulled_len} bytes pulled from the sink device, {bytes} expected"
+        );
+        remove_file_if_present(&pulled)?;
+
         let rate = |s: &Step| mb(bytes as f64) / s.secs;
         let cpu = |s: &Step| {
             format!(
@@ -261,21 +310,30 @@ async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
             )
         };
         eprintln!(
-            "[transfer] run {run} (pulled file sha256 matches):\n  cp   {:5.0} MB/s  {}\n  push {:5.0} MB/s  {}\n  pull {:5.0} MB/s  {}",
+            "[transfer] run {run} (pulled file sha256 matches):\n  cp   {:5.0} MB/s  {}\n  push {:5.0} MB/s  {}\n  pull {:5.0} MB/s  {}\n  push to the sink device   {:5.0} MB/s  {}\n  pull from the sink device {:5.0} MB/s  {}",
             rate(&cp),
             cpu(&cp),
             rate(&push),
             cpu(&push),
             rate(&pull),
             cpu(&pull),
+            rate(&sink_push),
+            cpu(&sink_push),
+            rate(&sink_pull),
+            cpu(&sink_pull),
         );
         cps.push(cp);
         pushes.push(push);
         pulls.push(pull);
+        sink_pushes.push(sink_push);
+        sink_pulls.push(sink_pull);
     }
     let _ = adb.run(&["disconnect", &serial]).await;
+    let _ = adb.run(&["disconnect", &sink_serial]).await;
     drop(adb);
     drop(agent);
+    sink_stop.cancel();
+    let _ = sink_task.await;
 
     let mbps = |v: &[Step]| median_by(v, |s| mb(bytes as f64) / s.secs);
     let cpu_per_gib = |v: &[Step], f: fn(&Step) -> f64| median_by(v, |s| f(s) / gib);
@@ -306,6 +364,26 @@ async fn bench_transfer(args: &Args, base: &Path) -> anyhow::Result<Vec<Row>> {
             ),
             baseline: format!("cp {cp_cpu:.2} s"),
             ratio: ratio(total, cp_cpu),
+            target: "–".into(),
+            met: None,
+        });
+    }
+    for (name, steps) in [("push to", &sink_pushes), ("pull from", &sink_pulls)] {
+        let v = mbps(steps);
+        rows.push(Row {
+            name: format!(
+                "ceiling: adb {name} a device that keeps no files (median of {})",
+                args.transfer_runs
+            ),
+            figure: format!(
+                "{v:.0} MB/s ({:.2} CPU s/GiB: endpoint {:.2}, adb client {:.2}, adb server {:.2})",
+                cpu_per_gib(steps, Step::cpu),
+                cpu_per_gib(steps, |s| s.endpoint),
+                cpu_per_gib(steps, |s| s.tool),
+                cpu_per_gib(steps, |s| s.server)
+            ),
+            baseline: format!("cp {cp:.0} MB/s"),
+            ratio: ratio(v, cp),
             target: "–".into(),
             met: None,
         });

@@ -11,16 +11,18 @@
 //!
 //! 1. **Push through the tunnel** (`--only push`): `adb push` of a random file (`--size`, 1 GiB
 //!    by default) to `/data/local/tmp/big.bin` on one phone, directly (`adb connect` to the
-//!    endpoint: the baseline) and through `ssh -L` with OpenSSH's default cipher and with
-//!    `-c aes128-gcm@openssh.com`, all three through one adb server, interleaved (the order
-//!    rotates every round), median of `--rounds`. The target (at least half the direct
-//!    throughput) applies to the default cipher, which is what a user gets; the cipher each
-//!    client negotiated is read from its own debug log. Every step starts after an untimed
-//!    `sync` and ends when `adb push` exits; the phone does not `fsync`. After each step the
-//!    phone's `sha256sum` of the file must match the source's. CPU per GiB is charged to this
-//!    process (the phone's endpoint, plus the gateway on the tunnel paths), the ssh client, the
-//!    adb client and the adb server; the gateway's share is this process's CPU on a tunnel path
-//!    less its CPU on the direct path.
+//!    endpoint: the baseline), through `ssh -L` to our gateway with OpenSSH's default cipher
+//!    (the target: at least half the direct throughput), and, for comparison, through `ssh -L`
+//!    to the stock OpenSSH server (`--sshd`, skipped when it is missing or cannot start) with
+//!    the same cipher, forwarding to the endpoint's TCP port. All routes go through one adb
+//!    server, interleaved (the order rotates every round), median of `--rounds`. Our gateway
+//!    reaches the phone in-process, as the service's gateway reaches the phones it hosts; the
+//!    cipher the client negotiated is read from its own debug log. Every step starts after an
+//!    untimed `sync` and ends when `adb push` exits; the phone does not `fsync`. After each
+//!    step the phone's `sha256sum` of the file must match the source's. CPU per GiB is charged
+//!    to this process (the phone's endpoint, plus our gateway on its route), sshd and its
+//!    per-connection processes, the ssh client, the adb client and the adb server; our
+//!    gateway's share is this process's CPU on its route less its CPU on the direct path.
 //! 2. **Concurrent tunnels** (`--only tunnels`): `--tunnels` (200) tunnels held open at once,
 //!    opened by ssh clients of `--tunnels-per-client` (50) connections each through one `-L`
 //!    forward (one TCP connection through a `-L` is one `direct-tcpip` channel: one tunnel), each
@@ -47,7 +49,7 @@ use cph_adb::AdbPrivateKey;
 use cph_adb::client::{AdbClient, ClientConfig};
 use cph_bench::files::{self, free_bytes, sync_disk, temp_dir, write_private, write_random};
 use cph_bench::hosted::{PHONE_MODEL, create_phone, instant_durations, phone_spec};
-use cph_bench::proc::{cpu_times, loadavg, own_cpu, rss_of_kib, status_kib};
+use cph_bench::proc::{cpu_times, loadavg, own_cpu, rss_of_kib, status_kib, tree_cpu};
 use cph_bench::report::{Row, mb, median_by, print_table, ratio};
 use cph_bench::tools::{StockAdb, free_port, run_tool};
 use cph_bench::units::{GIB, human_whole, parse_size};
@@ -55,7 +57,7 @@ use cph_runtime::hosting::PhoneHosting;
 use cph_runtime::virtual_host::VirtualHostAgent;
 use cph_ssh::{
     AuditEvent, Gateway, GatewayConfig, GatewayPolicy, HostKey, Limits, OfferedKey, PolicyFuture,
-    Principal,
+    Principal, Target,
 };
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -69,16 +71,14 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
+/// Longest a short command (`adb connect`, `rm`, `ssh-keygen`, …) may take.
+const SHORT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Where the pushed file goes on the phone.
 const PHONE_PATH: &str = "/data/local/tmp/big.bin";
 /// The user every login must name.
 const SSH_USER: &str = "root";
 /// The port a phone's ADB daemon listens on, as clients ask for it.
 const PHONE_ADB_PORT: u16 = 5555;
-/// The cipher measured besides OpenSSH's default.
-const AES_CIPHER: &str = "aes128-gcm@openssh.com";
-/// Longest a short command (`adb connect`, `rm`, `ssh-keygen`, …) may take.
-const SHORT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest an ssh client may take to log in and open its forwards.
 const SSH_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest the gateway may take to shut down.
@@ -142,6 +142,10 @@ struct Args {
     /// The stock ssh-keygen.
     #[arg(long, default_value = "/usr/bin/ssh-keygen")]
     ssh_keygen: PathBuf,
+    /// The stock OpenSSH server, run as the gateway of a comparison route (skipped when it
+    /// is missing or cannot start, e.g. without root).
+    #[arg(long, default_value = "/usr/sbin/sshd")]
+    sshd: PathBuf,
     /// Longest one long step may take: one push, one hash, opening all tunnels.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86_400))]
     step_timeout_secs: u64,
@@ -282,14 +286,18 @@ async fn settled_rss_kib() -> anyhow::Result<u64> {
 // ---------------------------------------------------------------------------------------------
 
 /// Creates `n` running phones; returns their endpoints. Fails unless every one is up.
-async fn create_phones(agent: &VirtualHostAgent, n: usize) -> anyhow::Result<Vec<SocketAddr>> {
+async fn create_phones(
+    agent: &VirtualHostAgent,
+    n: usize,
+) -> anyhow::Result<Vec<(String, SocketAddr)>> {
     let catalog = cph_catalog::Catalog::builtin();
-    let mut addrs = Vec::with_capacity(n);
+    let mut phones = Vec::with_capacity(n);
     for slot in 0..n {
-        let spec = phone_spec(&catalog, &cph_domain::ids::hex_id(), slot);
-        addrs.push(create_phone(agent, spec).await?);
+        let id = cph_domain::ids::hex_id();
+        let spec = phone_spec(&catalog, &id, slot);
+        phones.push((id, create_phone(agent, spec).await?));
     }
-    Ok(addrs)
+    Ok(phones)
 }
 
 /// The private address the policy gives the `i`-th phone (`10.0.0.2`, `10.0.0.3`, …).
@@ -335,12 +343,16 @@ impl AuditCounts {
     }
 }
 
-/// Accepts one key for [`SSH_USER`]; resolves `<phone host>:5555` to that phone's endpoint.
+/// Accepts one key for [`SSH_USER`]; resolves `<phone host>:5555` to that phone's endpoint:
+/// in-process when the phone is hosted by this process (as the service does), else its TCP
+/// address.
 struct BenchPolicy {
     /// `SHA256:…` of the only key accepted.
     fingerprint: String,
     /// Private address → endpoint.
     phones: HashMap<String, SocketAddr>,
+    /// The agent hosting the phones in this process, and private address → phone id.
+    local: Option<(Arc<VirtualHostAgent>, HashMap<String, String>)>,
     counts: Arc<AuditCounts>,
 }
 
@@ -371,14 +383,23 @@ impl GatewayPolicy for BenchPolicy {
         _who: &'a Principal,
         host: &'a str,
         port: u16,
-    ) -> PolicyFuture<'a, Result<SocketAddr, String>> {
+    ) -> PolicyFuture<'a, Result<Target, String>> {
         Box::pin(async move {
             if port != PHONE_ADB_PORT {
                 return Err("no such port".into());
             }
+            if let Some((agent, ids)) = &self.local
+                && let Some(id) = ids.get(host)
+            {
+                let (local, stream) = cph_ssh::local::pair(cph_ssh::local::DEFAULT_CAPACITY);
+                if cph_runtime::HostAgent::attach_adb(agent.as_ref(), id, Box::new(stream)) {
+                    return Ok(Target::Local(local));
+                }
+            }
             self.phones
                 .get(host)
                 .copied()
+                .map(Target::Tcp)
                 .ok_or_else(|| "no such phone".into())
         })
     }
@@ -529,6 +550,7 @@ struct SshClient {
 
 impl SshClient {
     /// Starts `ssh -N` with one `-L 127.0.0.1:<free port>:<host>:5555` per host in `hosts`
+    /// (`<host>:<port>` when `hosts` names a port)
     /// and waits until the first forward accepts connections (ssh opens its forwards only
     /// after logging in). `verbose` logs at debug level (which names the negotiated cipher).
     async fn start(
@@ -572,7 +594,12 @@ impl SshClient {
         for h in hosts {
             let p = free_port()?;
             locals.push(p);
-            c.args(["-L", &format!("127.0.0.1:{p}:{h}:{PHONE_ADB_PORT}")]);
+            let to = if h.contains(':') {
+                h.clone()
+            } else {
+                format!("{h}:{PHONE_ADB_PORT}")
+            };
+            c.args(["-L", &format!("127.0.0.1:{p}:{to}")]);
         }
         c.arg(format!("{SSH_USER}@127.0.0.1"))
             .stdin(Stdio::null())
@@ -631,6 +658,90 @@ impl SshClient {
     }
 }
 
+/// The stock OpenSSH server as a gateway: key logins of the bench key for [`SSH_USER`], local
+/// forwarding only, on a free loopback port, in the foreground (killed when dropped).
+struct Sshd {
+    child: tokio::process::Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Sshd {
+    async fn start(args: &Args, key: &ClientKey, dir: &Path) -> anyhow::Result<Sshd> {
+        anyhow::ensure!(args.sshd.exists(), "{} not found", args.sshd.display());
+        std::fs::create_dir_all(dir)?;
+        // Its privilege separation directory (created by the package's service, not by sshd).
+        std::fs::create_dir_all("/run/sshd").context("creating /run/sshd")?;
+        let host_key = dir.join("host_ed25519");
+        let mut keygen = tokio::process::Command::new(&args.ssh_keygen);
+        keygen
+            .args(["-q", "-N", "", "-t", "ed25519", "-f"])
+            .arg(&host_key);
+        run_tool(&mut keygen, "ssh-keygen (sshd host key)", SHORT_TIMEOUT).await?;
+        let authorized = dir.join("authorized_keys");
+        std::fs::copy(key.path.with_extension("pub"), &authorized)
+            .context("writing sshd's authorized_keys")?;
+        let port = free_port()?;
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
+                 AuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
+                 AllowUsers {SSH_USER}\nAllowTcpForwarding local\nX11Forwarding no\n\
+                 PermitTTY no\nAllowAgentForwarding no\n",
+                host_key.display(),
+                dir.join("sshd.pid").display(),
+                authorized.display(),
+            ),
+        )?;
+        let log = dir.join("sshd.log");
+        let log_file =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let child = tokio::process::Command::new(&args.sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log_file))
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", args.sshd.display()))?;
+        let mut me = Sshd { child, port, log };
+        let deadline = Instant::now() + SSH_READY_TIMEOUT;
+        loop {
+            if let Some(st) = me.child.try_wait()? {
+                let text = std::fs::read_to_string(&me.log).unwrap_or_default();
+                anyhow::bail!("sshd exited ({st}): {}", text.trim());
+            }
+            if let Ok(Ok(s)) = tokio::time::timeout(
+                Duration::from_secs(1),
+                tokio::net::TcpStream::connect(("127.0.0.1", port)),
+            )
+            .await
+            {
+                drop(s);
+                return Ok(me);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "sshd not up after {SSH_READY_TIMEOUT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn pid(&self) -> Option<String> {
+        self.child.id().map(|p| p.to_string())
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(SHORT_TIMEOUT, self.child.wait()).await;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. Push through the tunnel
 // ---------------------------------------------------------------------------------------------
@@ -647,11 +758,13 @@ struct Step {
     adb_client: f64,
     /// CPU of the adb server.
     adb_server: f64,
+    /// CPU of the stock sshd and its per-connection processes (0 unless it is the gateway).
+    sshd: f64,
 }
 
 impl Step {
     fn cpu(&self) -> f64 {
-        self.this + self.ssh + self.adb_client + self.adb_server
+        self.this + self.ssh + self.adb_client + self.adb_server + self.sshd
     }
 }
 
@@ -663,6 +776,8 @@ struct Route {
     label: String,
     serial: String,
     ssh_pid: Option<String>,
+    /// The stock sshd serving the route, if it is the gateway.
+    sshd_pid: Option<String>,
     steps: Vec<Step>,
 }
 
@@ -680,18 +795,22 @@ async fn timed_push(
     src: &str,
 ) -> anyhow::Result<Step> {
     let ssh_pid = route.ssh_pid.as_deref();
+    let sshd_pid = route.sshd_pid.as_deref();
     let (me0, ssh0, sv0) = (cpu_times("self")?, own_cpu(ssh_pid), own_cpu(server_pid));
+    let sshd0 = tree_cpu(sshd_pid);
     let t = Instant::now();
     adb.run(&["-s", &route.serial, "push", src, PHONE_PATH])
         .await?;
     let secs = t.elapsed().as_secs_f64();
     let (me1, ssh1, sv1) = (cpu_times("self")?, own_cpu(ssh_pid), own_cpu(server_pid));
+    let sshd1 = tree_cpu(sshd_pid);
     Ok(Step {
         secs,
         this: me1.own - me0.own,
         ssh: ssh1 - ssh0,
         adb_client: me1.children - me0.children,
         adb_server: sv1 - sv0,
+        sshd: sshd1 - sshd0,
     })
 }
 
@@ -722,7 +841,7 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
     let pem = adb_key.to_pem().context("encoding the adb key")?;
     let hosting = PhoneHosting::new(tmp.path().join("host"), vec![adb_key.public_key()]);
     let agent = VirtualHostAgent::hosted("bench-tunnel-push", instant_durations(), hosting);
-    let endpoint = create_phones(&agent, 1).await?[0];
+    let (phone_id, endpoint) = create_phones(&agent, 1).await?.remove(0);
     let host = phone_host(0);
     eprintln!("[push] phone {host}:{PHONE_ADB_PORT} listens on {endpoint}");
 
@@ -731,6 +850,9 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
     let gateway = RunningGateway::start(BenchPolicy {
         fingerprint: ssh_key.fingerprint.clone(),
         phones: HashMap::from([(host.clone(), endpoint)]),
+        // The phone is hosted by this process, as the service hosts its phones by default: the
+        // gateway reaches it in-process, as the service's gateway does.
+        local: Some((agent.clone(), HashMap::from([(host.clone(), phone_id)]))),
         counts: counts.clone(),
     })
     .await?;
@@ -740,27 +862,37 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
     let ssh_default = SshClient::start(args, &ssh_key, &ssh_home, gateway.port, None, &hosts, true)
         .await
         .context("ssh with the default cipher")?;
-    let ssh_aes = SshClient::start(
-        args,
-        &ssh_key,
-        &ssh_home,
-        gateway.port,
-        Some(AES_CIPHER),
-        &hosts,
-        true,
-    )
-    .await
-    .with_context(|| format!("ssh -c {AES_CIPHER}"))?;
     let default_cipher = ssh_default
         .cipher()
         .unwrap_or_else(|| "unknown (not in ssh's log)".into());
-    let aes_cipher = ssh_aes
-        .cipher()
-        .unwrap_or_else(|| "unknown (not in ssh's log)".into());
     eprintln!(
-        "[push] gateway on 127.0.0.1:{}; ssh clients negotiated {default_cipher} and {aes_cipher}",
+        "[push] gateway on 127.0.0.1:{}; the ssh client negotiated {default_cipher}",
         gateway.port
     );
+    // The same tunnel through the stock OpenSSH server, with the cipher our client negotiated.
+    let sshd = match Sshd::start(args, &ssh_key, &tmp.path().join("sshd")).await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("[push] no stock sshd route: {e:#}");
+            None
+        }
+    };
+    let ssh_sshd = match &sshd {
+        Some(d) => Some(
+            SshClient::start(
+                args,
+                &ssh_key,
+                &ssh_home,
+                d.port,
+                Some(&default_cipher),
+                &[endpoint.to_string()],
+                true,
+            )
+            .await
+            .context("ssh through the stock sshd")?,
+        ),
+        None => None,
+    };
 
     let adb = StockAdb::new(&args.adb, tmp.path().join("adb-home"), &pem, step_timeout)?;
     let direct = endpoint.to_string();
@@ -770,6 +902,7 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
             label: "direct".into(),
             serial: direct.clone(),
             ssh_pid: None,
+            sshd_pid: None,
             steps: Vec::new(),
         },
         Route {
@@ -777,16 +910,20 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
             label: format!("ssh -L, default cipher ({default_cipher})"),
             serial: format!("127.0.0.1:{}", ssh_default.locals[0]),
             ssh_pid: ssh_default.pid(),
-            steps: Vec::new(),
-        },
-        Route {
-            key: "ssh_aes128_gcm",
-            label: format!("ssh -L -c {AES_CIPHER}"),
-            serial: format!("127.0.0.1:{}", ssh_aes.locals[0]),
-            ssh_pid: ssh_aes.pid(),
+            sshd_pid: None,
             steps: Vec::new(),
         },
     ];
+    if let (Some(d), Some(c)) = (&sshd, &ssh_sshd) {
+        routes.push(Route {
+            key: "stock_sshd",
+            label: format!("ssh -L through stock sshd ({default_cipher})"),
+            serial: format!("127.0.0.1:{}", c.locals[0]),
+            ssh_pid: c.pid(),
+            sshd_pid: d.pid(),
+            steps: Vec::new(),
+        });
+    }
     for r in &routes {
         adb.connect(&r.serial)
             .await
@@ -819,11 +956,12 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
                 routes[i].label
             );
             eprintln!(
-                "[push] round {} {:<52} {:6.0} MB/s  CPU s/GiB: this process {:.2}, ssh {:.2}, adb client {:.2}, adb server {:.2} (sha256 matches)",
+                "[push] round {} {:<52} {:6.0} MB/s  CPU s/GiB: this process {:.2}, sshd {:.2}, ssh {:.2}, adb client {:.2}, adb server {:.2} (sha256 matches)",
                 round + 1,
                 routes[i].label,
                 mb(bytes as f64) / step.secs,
                 step.this / gib,
+                step.sshd / gib,
                 step.ssh / gib,
                 step.adb_client / gib,
                 step.adb_server / gib
@@ -847,13 +985,18 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
     // Every tunnel's byte count is audited before the gateway stops counting it.
     let closed = wait_for(SHORT_TIMEOUT, || gateway.gateway.tunnels() == 0).await;
     ssh_default.stop().await;
-    ssh_aes.stop().await;
+    if let Some(c) = ssh_sshd {
+        c.stop().await;
+    }
+    if let Some(d) = sshd {
+        d.stop().await;
+    }
     gateway.stop().await?;
     drop(agent);
     anyhow::ensure!(closed, "tunnels still open after adb disconnected");
     let audit = counts.json();
     let carried = AuditCounts::get(&counts.bytes_up);
-    let pushed_through = 2 * args.rounds * bytes;
+    let pushed_through = args.rounds * bytes;
     anyhow::ensure!(
         carried >= pushed_through,
         "the gateway reports {carried} bytes carried to the phone, the pushes sent {pushed_through}"
@@ -870,11 +1013,15 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
         let v = mbps(r);
         let cpu = per_gib(r, Step::cpu);
         let this = per_gib(r, |s| s.this);
-        let (ssh, client, server) = (
+        let (ssh, client, server, sshd) = (
             per_gib(r, |s| s.ssh),
             per_gib(r, |s| s.adb_client),
             per_gib(r, |s| s.adb_server),
+            per_gib(r, |s| s.sshd),
         );
+        let stock = r.key == "stock_sshd";
+        // Our gateway runs in this process beside the endpoint; the stock one apart from it.
+        let gateway_cpu = if stock { sshd } else { this - base_this };
         json_routes.insert(
             r.key.into(),
             serde_json::json!({
@@ -882,8 +1029,8 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
                 "median_mb_per_s": v,
                 "cpu_s_per_gib": {
                     "total": cpu, "this_process": this, "ssh_client": ssh,
-                    "adb_client": client, "adb_server": server,
-                    "gateway_derived": (i > 0).then_some(this - base_this),
+                    "adb_client": client, "adb_server": server, "stock_sshd": sshd,
+                    "gateway": (i > 0).then_some(gateway_cpu),
                 },
             }),
         );
@@ -902,20 +1049,25 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
                 target: if is_default {
                     "≥ 0.50 of direct".into()
                 } else {
-                    "– (the default cipher carries the target)".into()
+                    "– (comparison: the same tunnel through OpenSSH's server)".into()
                 },
                 met: is_default.then_some(v >= 0.5 * base_mbps),
             });
         }
-        let this_label = if i == 0 {
+        let this_label = if i == 0 || stock {
             "this process (endpoint)"
         } else {
             "this process (endpoint + gateway)"
         };
+        let sshd_part = if stock {
+            format!(", sshd {sshd:.2}")
+        } else {
+            String::new()
+        };
         rows.push(Row {
             name: format!("CPU per GiB, push {} (median)", r.label),
             figure: format!(
-                "{cpu:.2} s ({this_label} {this:.2}, ssh client {ssh:.2}, adb client {client:.2}, adb server {server:.2})"
+                "{cpu:.2} s ({this_label} {this:.2}{sshd_part}, ssh client {ssh:.2}, adb client {client:.2}, adb server {server:.2})"
             ),
             baseline: if i == 0 {
                 "–".into()
@@ -932,29 +1084,43 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
         });
         if i > 0 {
             rows.push(Row {
-                name: format!(
-                    "gateway CPU per GiB via {} (this process, less direct)",
-                    r.label
-                ),
-                figure: format!("{:.2} s", this - base_this),
+                name: if stock {
+                    format!("gateway CPU per GiB via {} (sshd's processes)", r.label)
+                } else {
+                    format!(
+                        "gateway CPU per GiB via {} (this process, less direct)",
+                        r.label
+                    )
+                },
+                figure: format!("{gateway_cpu:.2} s"),
                 baseline: format!("endpoint alone {base_this:.2} s"),
-                ratio: ratio(this, base_this),
+                ratio: ratio(gateway_cpu, base_this),
                 target: "–".into(),
                 met: None,
             });
         }
+    }
+    if let Some(stock) = routes.get(2) {
+        let (ours, theirs) = (mbps(&routes[1]), mbps(stock));
+        rows.push(Row {
+            name: "our gateway against stock sshd, same client and cipher".into(),
+            figure: format!("{ours:.0} MB/s"),
+            baseline: format!("sshd {theirs:.0} MB/s"),
+            ratio: ratio(ours, theirs),
+            target: "–".into(),
+            met: None,
+        });
     }
     let json = serde_json::json!({
         "size_bytes": bytes,
         "rounds": args.rounds,
         "key_type": format!("{:?}", args.key_type).to_lowercase(),
         "default_cipher": default_cipher,
-        "aes_cipher": aes_cipher,
         "routes": json_routes,
         "per_round": rounds_json,
         "tunnel_over_direct": {
             "default": mbps(&routes[1]) / base_mbps,
-            "aes128_gcm": mbps(&routes[2]) / base_mbps,
+            "stock_sshd": routes.get(2).map(|r| mbps(r) / base_mbps),
         },
         "gateway_audit": audit,
     });
@@ -1099,7 +1265,7 @@ async fn host_phones(key: &Path, count: usize, dir: &Path, max: Duration) -> any
     let hosting = PhoneHosting::new(dir.to_path_buf(), vec![key.public_key()]);
     let agent = VirtualHostAgent::hosted("bench-tunnel-phones", instant_durations(), hosting);
     let addrs = create_phones(&agent, count).await?;
-    let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    let list: Vec<String> = addrs.iter().map(|(_, a)| a.to_string()).collect();
     report(&format!("endpoints {}", list.join(" ")))?;
     until_stdin_closes(max).await;
     drop(agent);
@@ -1188,6 +1354,7 @@ async fn bench_tunnels(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, se
             .cloned()
             .zip(endpoints.iter().copied())
             .collect(),
+        local: None,
         counts: counts.clone(),
     })
     .await?;
@@ -1365,6 +1532,7 @@ mod tests {
         BenchPolicy {
             fingerprint: "SHA256:abc".into(),
             phones: HashMap::from([(phone_host(0), "127.0.0.1:20001".parse().unwrap())]),
+            local: None,
             counts: Arc::new(AuditCounts::default()),
         }
     }
@@ -1436,9 +1604,10 @@ mod tests {
             key_fingerprint: "SHA256:abc".into(),
             tag: "bench".into(),
         };
-        assert_eq!(
-            p.resolve(&who, "10.0.0.2", 5555).await,
-            Ok("127.0.0.1:20001".parse().unwrap())
+        let to = p.resolve(&who, "10.0.0.2", 5555).await;
+        assert!(
+            matches!(to, Ok(Target::Tcp(a)) if a == "127.0.0.1:20001".parse().unwrap()),
+            "{to:?}"
         );
         assert!(p.resolve(&who, "10.0.0.2", 22).await.is_err());
         assert!(p.resolve(&who, "10.0.0.3", 5555).await.is_err());

@@ -3,6 +3,7 @@
 mod android;
 mod apk;
 mod commands;
+mod forward;
 mod fs;
 mod pm;
 mod shell;

@@ -1,6 +1,8 @@
 //! Transfers to phones hold one of their host's `transfers_per_host` slots: a fan-out never has
 //! more transfers running than slots, the jobs waiting for a slot do not spend their
-//! `job_timeout` meanwhile, and a wait has its own bound (`CPS.0042`).
+//! `job_timeout` meanwhile, and a wait has its own bound (`CPS.0042`). Shared storage takes the
+//! same slots: a push into a server's share volume, and each phone's install of a pre-installed
+//! shared app. A tar shared by a fan-out is validated once for all its jobs.
 //!
 //! The phones are hosted (real ADB endpoints, the control plane's key) and the pushed tar is in
 //! the embedded object store, as in `cph serve`.
@@ -10,10 +12,14 @@ use cph_runtime::hosting::PhoneHosting;
 use cph_runtime::virtual_host::VirtualHostAgent;
 use cph_runtime::{CommandEnvelope, CommandResult, HostAgent, Inventory};
 use cph_service::commands::Command;
-use cph_service::{ServiceConfig, TransferStats};
+use cph_service::servers::VolumeInput;
+use cph_service::share::PushShareApps;
+use cph_service::{BatchItem, ServiceConfig, TransferStats};
+use cph_store::JobRow;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,12 +27,21 @@ const HOST: &str = "it-host";
 const BUCKET: &str = "it-transfers";
 const KEY: &str = "files.tar";
 
-/// The hosted agent, except that chosen phones answer at a listener that accepts connections
-/// and keeps them silent for a while before closing them: a transfer to such a phone holds its
-/// slot that long and then fails to connect (`CPS.0101`).
+/// The hosted agent, except that chosen phones (and share volumes) answer at a listener that
+/// accepts connections and keeps them silent for a while before closing them: a transfer to
+/// such a phone holds its slot that long and then fails to connect (`CPS.0101`).
 struct Stalling {
     inner: Arc<VirtualHostAgent>,
     stalled: Mutex<HashMap<String, SocketAddr>>,
+    stalled_shares: Mutex<HashMap<String, SocketAddr>>,
+    /// Connections the silent listeners hold now and at most.
+    open: Arc<Gauge>,
+}
+
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    peak: AtomicUsize,
 }
 
 impl HostAgent for Stalling {
@@ -50,17 +65,32 @@ impl HostAgent for Stalling {
     fn runs_endpoints(&self) -> bool {
         self.inner.runs_endpoints()
     }
+
+    fn share_endpoint<'a>(
+        &'a self,
+        server_id: &'a str,
+    ) -> BoxFuture<'a, Result<SocketAddr, String>> {
+        let stalled = self.stalled_shares.lock().unwrap().get(server_id).copied();
+        match stalled {
+            Some(addr) => Box::pin(async move { Ok(addr) }),
+            None => self.inner.share_endpoint(server_id),
+        }
+    }
 }
 
-/// A listener whose connections stay silent for `hold`, then close.
-async fn silent_endpoint(hold: Duration) -> SocketAddr {
+/// A listener whose connections stay silent for `hold`, then close; `open` counts them.
+async fn silent_endpoint(hold: Duration, open: Arc<Gauge>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
+            let now = open.now.fetch_add(1, Ordering::SeqCst) + 1;
+            open.peak.fetch_max(now, Ordering::SeqCst);
+            let open = open.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(hold).await;
                 drop(socket);
+                open.now.fetch_sub(1, Ordering::SeqCst);
             });
         }
     });
@@ -97,6 +127,9 @@ fn tar_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
 struct Hosted {
     w: World,
     agent: Arc<Stalling>,
+    store: cph_s3::ObjectStore,
+    servers: Vec<String>,
+    /// The phones of the first server.
     phones: Vec<String>,
 }
 
@@ -106,6 +139,26 @@ async fn hosted(
     transfer_wait: Duration,
     tar_bytes: usize,
 ) -> Hosted {
+    hosted_servers(
+        transfers_per_host,
+        job_timeout,
+        transfer_wait,
+        tar_bytes,
+        1,
+        false,
+    )
+    .await
+}
+
+/// As [`hosted`], with `servers` servers, bought with shared storage if `share`.
+async fn hosted_servers(
+    transfers_per_host: usize,
+    job_timeout: Duration,
+    transfer_wait: Duration,
+    tar_bytes: usize,
+    count: i64,
+    share: bool,
+) -> Hosted {
     let dir = World::temp_dir();
     let key = cph_adb::AdbPrivateKey::generate().unwrap();
     let mut hosting = PhoneHosting::new(dir.join("phones"), vec![key.public_key()]);
@@ -114,6 +167,8 @@ async fn hosted(
     let agent = Arc::new(Stalling {
         inner: inner.clone(),
         stalled: Mutex::new(HashMap::new()),
+        stalled_shares: Mutex::new(HashMap::new()),
+        open: Arc::default(),
     });
     let config = ServiceConfig {
         token_key: vec![7; 32],
@@ -124,9 +179,24 @@ async fn hosted(
         ..ServiceConfig::default()
     };
     let w = World::with(dir.clone(), config, inner, agent.clone()).await;
-    let server_id = w.buy_running(2, 1, false).await;
+    let mut purchase = w.purchase(2, 1, false);
+    purchase.count = Some(count);
+    if share {
+        purchase.server_share_data_volume = Some(VolumeInput {
+            volume_type: Some("SSD".into()),
+            size: Some(200),
+        });
+    }
+    let bought = w
+        .service
+        .buy_servers(&w.caller, &cph_domain::ids::hex_id(), &purchase)
+        .await
+        .unwrap();
+    w.run_jobs_until(|s| s.status == 5).await;
+    let servers = bought.server_ids;
+    assert_eq!(servers.len() as i64, count);
     let phones = w
-        .phones(&server_id)
+        .phones(&servers[0])
         .await
         .into_iter()
         .map(|p| p.phone_id)
@@ -158,15 +228,38 @@ async fn hosted(
         )
         .await
         .unwrap();
-    let backends = cph_objects::Backends::new(Some(store), &[]).unwrap();
+    let backends = cph_objects::Backends::new(Some(store.clone()), &[]).unwrap();
     w.service.attach_object_store(backends, dir.join("spool"));
-    Hosted { w, agent, phones }
+    Hosted {
+        w,
+        agent,
+        store,
+        servers,
+        phones,
+    }
 }
 
 impl Hosted {
     /// Pushes the tar to `phones`, runs the engine until every job ended, and returns each
     /// phone's `(error_code, execute_msg)` (no code: the job succeeded).
     async fn push(&self, phones: &[String]) -> HashMap<String, (Option<String>, String)> {
+        self.push_object(KEY, phones)
+            .await
+            .into_iter()
+            .map(|(phone, job)| {
+                (
+                    phone,
+                    (
+                        job.error_code,
+                        job.execute_msg.or(job.error_msg).unwrap_or_default(),
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// Pushes the tar at `key` to `phones`; each phone's ended job.
+    async fn push_object(&self, key: &str, phones: &[String]) -> HashMap<String, JobRow> {
         let items = self
             .w
             .service
@@ -174,18 +267,23 @@ impl Hosted {
                 &self.w.caller,
                 &cph_domain::ids::hex_id(),
                 Command::Push,
-                Some(&format!("obs://{BUCKET}/{KEY}")),
+                Some(&format!("obs://{BUCKET}/{key}")),
                 Some(phones.to_vec()),
                 None,
             )
             .await
             .unwrap();
         assert_eq!(items.len(), phones.len());
+        self.ended(items).await
+    }
+
+    /// Runs the engine until every job ended; the job of each item, by target.
+    async fn ended(&self, items: Vec<BatchItem>) -> HashMap<String, JobRow> {
         self.w.run_jobs_until(|_| true).await;
         let mut c = self.w.service.store().read().await.unwrap();
         let mut out = HashMap::new();
         for item in items {
-            let job_id = item.job_id.expect("a job per phone");
+            let job_id = item.job_id.expect("a job per target");
             let job = cph_store::jobs::get(&mut c, &self.w.caller.project_id, &job_id)
                 .await
                 .unwrap()
@@ -193,15 +291,63 @@ impl Hosted {
             assert_eq!(job.state, "done", "{job:?}");
             let succeeded = job.status == cph_domain::JobStatus::Succeeded.code();
             assert_eq!(succeeded, job.error_code.is_none(), "{job:?}");
-            out.insert(
-                item.target_id,
-                (
-                    job.error_code,
-                    job.execute_msg.or(job.error_msg).unwrap_or_default(),
-                ),
-            );
+            out.insert(item.target_id, job);
         }
         out
+    }
+
+    /// Stores `tar` at `key` of the bucket.
+    async fn put(&self, key: &str, tar: Vec<u8>) {
+        self.store
+            .put_reader(
+                &self.w.caller.domain_id,
+                BUCKET,
+                key,
+                Default::default(),
+                std::io::Cursor::new(tar),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// PushShareFiles of the tar at `key` to `servers`; each server's ended job.
+    async fn share_files(&self, key: &str, servers: &[String]) -> HashMap<String, JobRow> {
+        let items = self
+            .w
+            .service
+            .push_share_files(
+                &self.w.caller,
+                &cph_domain::ids::hex_id(),
+                Some(BUCKET),
+                Some(key),
+                Some(servers.to_vec()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(items.len(), servers.len());
+        self.ended(items).await
+    }
+
+    /// PushShareApps of the app tar at `key` to the first server, pre-installing it; its job.
+    async fn share_app(&self, package: &str, key: &str) -> JobRow {
+        let items = self
+            .w
+            .service
+            .push_share_apps(
+                &self.w.caller,
+                &cph_domain::ids::hex_id(),
+                PushShareApps {
+                    package_name: Some(package.into()),
+                    pre_install_app: Some(1),
+                    bucket_name: Some(BUCKET.into()),
+                    object_path: Some(key.into()),
+                    server_ids: Some(vec![self.servers[0].clone()]),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(items.len(), 1);
+        self.ended(items).await.into_values().next().unwrap()
     }
 
     fn stats(&self) -> TransferStats {
@@ -214,12 +360,27 @@ impl Hosted {
     }
 
     async fn stall(&self, phone_id: &str, hold: Duration) {
-        let addr = silent_endpoint(hold).await;
+        let addr = silent_endpoint(hold, self.agent.open.clone()).await;
         self.agent
             .stalled
             .lock()
             .unwrap()
             .insert(phone_id.to_string(), addr);
+    }
+
+    /// Makes the share volume of `server_id` a silent listener.
+    async fn stall_share(&self, server_id: &str, hold: Duration) {
+        let addr = silent_endpoint(hold, self.agent.open.clone()).await;
+        self.agent
+            .stalled_shares
+            .lock()
+            .unwrap()
+            .insert(server_id.to_string(), addr);
+    }
+
+    /// Most connections the silent listeners held at once.
+    fn peak_stalled(&self) -> usize {
+        self.agent.open.peak.load(Ordering::SeqCst)
     }
 }
 
@@ -240,6 +401,179 @@ async fn a_fan_out_runs_at_most_the_hosts_slots_at_once() {
     );
     assert!(s.waited >= 4, "4 of the 6 jobs waited for a slot: {s:?}");
     assert_eq!((s.in_flight, s.waiting), (0, 0), "{s:?}");
+    assert_eq!(
+        s.validations, 1,
+        "one spool, validated once for 6 jobs: {s:?}"
+    );
+    h.w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_tar_fails_every_job_of_a_fan_out_after_one_validation() {
+    let h = hosted(2, Duration::from_secs(60), Duration::from_secs(60), 1 << 20).await;
+    // The bad entry comes last, after 8 MiB the validation reads first.
+    let big = vec![5u8; 8 << 20];
+    h.put(
+        "bad.tar",
+        tar_of(&[
+            ("data/local/tmp/big.bin", big),
+            ("data/../escape", b"x".to_vec()),
+        ]),
+    )
+    .await;
+    let targets = &h.phones[..6];
+    let out = h.push_object("bad.tar", targets).await;
+    assert_eq!(out.len(), 6);
+    for (phone, job) in &out {
+        assert_eq!(
+            job.error_code.as_deref(),
+            Some("CPS.0260"),
+            "{phone}: {job:?}"
+        );
+        let msg = job.error_msg.as_deref().unwrap_or_default();
+        assert!(msg.contains("the archive was refused"), "{phone}: {msg}");
+        let detail = job.execute_msg.as_deref().unwrap_or_default();
+        assert!(detail.contains("\"data/../escape\""), "{phone}: {detail}");
+    }
+    let s = h.stats();
+    assert_eq!(s.validations, 1, "{s:?}");
+    h.w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn share_pushes_run_at_most_the_hosts_slots_at_once() {
+    // Three servers whose share volumes keep each connection silent for 0.6 s: with one slot
+    // they are written one after the other.
+    let h = hosted_servers(
+        1,
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        1 << 20,
+        3,
+        true,
+    )
+    .await;
+    for s in &h.servers {
+        h.stall_share(s, Duration::from_millis(600)).await;
+    }
+    let started = std::time::Instant::now();
+    let out = h.share_files(KEY, &h.servers).await;
+    assert_eq!(out.len(), 3);
+    for (server, job) in &out {
+        // The volume never answers: the push fails to connect, after holding its slot.
+        assert_eq!(
+            job.error_code.as_deref(),
+            Some("CPS.0101"),
+            "{server}: {job:?}"
+        );
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1800));
+    assert_eq!(h.peak_stalled(), 1, "one share volume written at a time");
+    let s = h.stats();
+    assert_eq!((s.peak_in_flight, s.waited), (1, 2), "{s:?}");
+    assert_eq!(s.validations, 1, "one tar for three servers: {s:?}");
+    h.w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_share_push_reaches_the_volume_in_a_slot() {
+    let h = hosted_servers(
+        1,
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        1 << 20,
+        1,
+        true,
+    )
+    .await;
+    let out = h.share_files(KEY, &h.servers).await;
+    let job = &out[&h.servers[0]];
+    assert_eq!(job.error_code, None, "{job:?}");
+    let msg = job.execute_msg.as_deref().unwrap_or_default();
+    assert!(msg.starts_with("unpacked 4 files"), "{msg}");
+    let s = h.stats();
+    assert_eq!(
+        (s.peak_in_flight, s.in_flight, s.validations),
+        (1, 0, 1),
+        "{s:?}"
+    );
+    h.w.finish().await;
+}
+
+/// The tar of a shared app: one (not installable) APK.
+fn app_tar() -> Vec<u8> {
+    tar_of(&[("base.apk", b"not really an apk".to_vec())])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pre_install_runs_at_most_the_hosts_slots_at_once() {
+    // Every phone of the server keeps its connection silent for 0.3 s; the pre-install would
+    // reach 8 of them at once, the two slots let it reach two.
+    let h = hosted_servers(
+        2,
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        1 << 20,
+        1,
+        true,
+    )
+    .await;
+    h.put("app.tar", app_tar()).await;
+    for p in &h.phones {
+        h.stall(p, Duration::from_millis(300)).await;
+    }
+    let started = std::time::Instant::now();
+    let job = h.share_app("com.example.shared", "app.tar").await;
+    // Stored, but no phone answered.
+    assert_eq!(job.error_code.as_deref(), Some("CPS.0260"), "{job:?}");
+    let msg = job.error_msg.as_deref().unwrap_or_default();
+    assert!(
+        msg.contains(&format!(
+            "not pre-installed on {n} of {n} phones",
+            n = h.phones.len()
+        )),
+        "{msg}"
+    );
+    // 20 phones, two at a time, 0.3 s each.
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    assert_eq!(h.peak_stalled(), 2, "never more than 2 phones at once");
+    let s = h.stats();
+    assert_eq!(s.peak_in_flight, 2, "{s:?}");
+    assert!(s.waited > 0, "installs waited for slots: {s:?}");
+    assert_eq!((s.in_flight, s.waiting), (0, 0), "{s:?}");
+    h.w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pre_install_waiting_longer_than_transfer_wait_fails_as_system_busy() {
+    let h = hosted_servers(
+        1,
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        1 << 20,
+        1,
+        true,
+    )
+    .await;
+    h.put("app.tar", app_tar()).await;
+    for p in &h.phones {
+        h.stall(p, Duration::from_millis(1500)).await;
+    }
+    let job = h.share_app("com.example.busy", "app.tar").await;
+    // The first phone holds the one slot for 1.5 s; the next one gives up after 0.5 s and
+    // no further install starts.
+    assert_eq!(job.error_code.as_deref(), Some("CPS.0042"), "{job:?}");
+    let msg = job.error_msg.as_deref().unwrap_or_default();
+    assert!(msg.starts_with("System busy"), "{msg}");
+    let detail = job.execute_msg.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains(&format!("pre-installed on 0 of {} phones", h.phones.len())),
+        "{detail}"
+    );
+    assert!(detail.contains("not attempted"), "{detail}");
+    assert_eq!(h.peak_stalled(), 1);
+    let s = h.stats();
+    assert_eq!((s.in_flight, s.waiting, s.waited), (0, 0, 1), "{s:?}");
     h.w.finish().await;
 }
 
