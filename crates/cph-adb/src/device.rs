@@ -17,7 +17,11 @@
 //!    new token is delayed by [`EndpointConfig::auth_failure_delay`].
 //! 3. **Streams.** `OPEN`/`OKAY`/`WRTE`/`CLSE` with one `WRTE` in flight per stream and
 //!    direction, outgoing data re-chunked to the negotiated max payload, bounded receive
-//!    buffers (a stream whose peer overruns its buffer is closed, not the connection), `CLSE`
+//!    buffers (a stream whose peer overruns its buffer is closed, not the connection). A
+//!    client's `WRTE` is acknowledged as soon as its header is in when its stream has room for
+//!    the payload, so the client's next write travels while this one's payload still arrives
+//!    (stock adb servers send nothing more until the `OKAY`: without this, every write costs a
+//!    full round trip, which over a tunnel or a long link is most of the time). `CLSE`
 //!    echoed once for live streams, messages for unknown ids ignored. A second `CNXN` resets
 //!    the session: every stream closes and authentication starts over.
 //!
@@ -487,9 +491,17 @@ async fn write_batch<W: AsyncWrite + Unpin>(w: &mut W, batch: &[(Packet, bool)])
     w.flush().await
 }
 
-/// Reads one packet without zero-filling its payload buffer; header checks happen before any
-/// payload memory is reserved.
-async fn read_packet<R: AsyncRead + Unpin>(r: &mut R, max: u32) -> Result<Packet, PacketError> {
+/// A checked packet header whose payload has not been read yet.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    command: u32,
+    arg0: u32,
+    arg1: u32,
+    len: usize,
+}
+
+/// Reads and checks one packet header (magic, `len <= max`).
+async fn read_header<R: AsyncRead + Unpin>(r: &mut R, max: u32) -> Result<Header, PacketError> {
     let mut h = [0u8; HEADER_LEN];
     r.read_exact(&mut h).await?;
     let (command, arg0, arg1, len, magic) = parse_header(&h);
@@ -499,7 +511,22 @@ async fn read_packet<R: AsyncRead + Unpin>(r: &mut R, max: u32) -> Result<Packet
     if len > max {
         return Err(PacketError::TooLarge { len, max });
     }
-    let len = len as usize;
+    Ok(Header {
+        command,
+        arg0,
+        arg1,
+        len: len as usize,
+    })
+}
+
+/// Reads the payload of a checked header without zero-filling its buffer.
+async fn read_payload<R: AsyncRead + Unpin>(r: &mut R, h: Header) -> Result<Packet, PacketError> {
+    let Header {
+        command,
+        arg0,
+        arg1,
+        len,
+    } = h;
     let mut payload = BytesMut::with_capacity(len);
     while payload.len() < len {
         let want = (len - payload.len()) as u64;
@@ -778,7 +805,7 @@ impl Connection<'_> {
             // Reap finished services (never race them against the read: reads are not
             // cancel-safe).
             while self.tasks.try_join_next().is_some() {}
-            let packet = tokio::select! {
+            let (packet, acked) = tokio::select! {
                 biased;
                 _ = self.token.cancelled() => return Ok(()),
                 _ = sleep => {
@@ -787,7 +814,7 @@ impl Connection<'_> {
                         _ => ConnError::UnauthorizedTimeout,
                     });
                 }
-                p = read_packet(reader, limit) => p?,
+                p = self.read_packet(reader, limit) => p?,
             };
             match packet.command {
                 A_CNXN => {
@@ -810,7 +837,7 @@ impl Connection<'_> {
                         match packet.command {
                             A_OPEN => self.on_open(&link, packet).await,
                             A_OKAY => on_okay(&link, &packet),
-                            A_WRTE => on_write(&link, packet).await,
+                            A_WRTE => on_write(&link, packet, acked).await,
                             _ => on_close(&link, &packet).await,
                         }
                     }
@@ -818,6 +845,27 @@ impl Connection<'_> {
                 other => debug!(command = %command_name(other), "adb: ignoring unknown command"),
             }
         }
+    }
+
+    /// Reads one packet; also whether its `OKAY` was already sent. A `WRTE` of an
+    /// authenticated session is acknowledged as soon as its header is in, when its stream
+    /// has room for the whole payload: the peer's next write is then on its way while this
+    /// payload still arrives, instead of one round trip per write (stock adb servers wait
+    /// for each `OKAY` before they read more from their client). The stream's buffer bound
+    /// is unchanged: the room is checked for the whole payload before it is granted.
+    async fn read_packet<R: AsyncRead + Unpin>(
+        &self,
+        r: &mut R,
+        max: u32,
+    ) -> Result<(Packet, bool), PacketError> {
+        let h = read_header(r, max).await?;
+        let mut acked = false;
+        if h.command == A_WRTE
+            && let (AuthState::Online, Some(link)) = (&self.state, &self.link)
+        {
+            acked = okay_ahead(link, &h).await;
+        }
+        Ok((read_payload(r, h).await?, acked))
     }
 
     async fn send(&self, p: Packet, checksum: bool) -> Result<(), ConnError> {
@@ -1000,7 +1048,30 @@ fn on_okay(link: &Link, p: &Packet) {
     }
 }
 
-async fn on_write(link: &Link, p: Packet) {
+/// Sends a `WRTE`'s `OKAY` before its payload is read when its stream, open and not at its
+/// end, has room for the payload under the low-water mark. Returns whether it was sent.
+/// Only the connection reader adds to a stream's buffer, so the room cannot shrink before
+/// the payload lands.
+async fn okay_ahead(link: &Link, h: &Header) -> bool {
+    let Some(s) = link.streams().get(&h.arg1).cloned() else {
+        return false;
+    };
+    if s.remote != h.arg0 {
+        return false;
+    }
+    let room = {
+        let ib = s.inbound();
+        !ib.eof && !ib.okay_owed && ib.bytes + h.len <= link.low_water
+    };
+    if room {
+        link.send(Packet::new(A_OKAY, s.local, s.remote, Bytes::new()))
+            .await;
+    }
+    room
+}
+
+/// Delivers a `WRTE`'s payload to its stream; `acked`: its `OKAY` was already sent.
+async fn on_write(link: &Link, p: Packet, acked: bool) {
     let Some(s) = link.streams().get(&p.arg1).cloned() else {
         return;
     };
@@ -1020,7 +1091,9 @@ async fn on_write(link: &Link, p: Packet) {
             if !p.payload.is_empty() {
                 ib.chunks.push_back(p.payload);
             }
-            if ib.bytes <= link.low_water {
+            if acked {
+                (false, false)
+            } else if ib.bytes <= link.low_water {
                 (true, false)
             } else {
                 ib.okay_owed = true;

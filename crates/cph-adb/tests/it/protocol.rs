@@ -4,12 +4,12 @@ use crate::support::{RawClient, TempDir, TestDevice, host_key, listener, other_k
 use cph_adb::device::{self, EndpointConfig, FEATURES, ROOT_REPLY};
 use cph_adb::packet::{
     A_AUTH, A_CLSE, A_CNXN, A_OKAY, A_VERSION, A_VERSION_MIN, A_WRTE, AUTH_RSAPUBLICKEY,
-    AUTH_SIGNATURE, AUTH_TOKEN, checksum,
+    AUTH_SIGNATURE, AUTH_TOKEN, Packet, checksum,
 };
 use cph_adb::shell_protocol::{self, Decoder};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, DuplexStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -382,6 +382,71 @@ async fn stream_limit_refuses_extra_streams() {
     assert!(c.open(1, "exec:cat").await.is_some());
     assert!(c.open(2, "exec:cat").await.is_some());
     assert_eq!(c.open(3, "exec:cat").await, None);
+}
+
+/// The next packet, or `None` when nothing arrives within `ms` milliseconds.
+async fn recv_within(c: &mut RawClient<DuplexStream>, ms: u64) -> Option<cph_adb::packet::Packet> {
+    tokio::time::timeout(Duration::from_millis(ms), c.recv())
+        .await
+        .ok()
+        .flatten()
+        .map(|(p, _)| p)
+}
+
+#[tokio::test]
+async fn a_write_is_acknowledged_once_its_header_is_in() {
+    let mut h = start(EndpointConfig::default());
+    let c = &mut h.client;
+    c.handshake(A_VERSION, host_key()).await;
+    let n = 64 * 1024;
+    let remote = c.open(1, &format!("exec:head -c {n}")).await.unwrap();
+    let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+    let p = Packet::new(A_WRTE, 1, remote, data.clone());
+    let mut first = p.header(c.checksum).to_vec();
+    first.extend_from_slice(&data[..n / 2]);
+    c.io.write_all(&first).await.unwrap();
+    // Half the payload is still to come: the next write is granted already.
+    let okay = recv_within(c, 5000)
+        .await
+        .expect("no OKAY before the payload ended");
+    assert_eq!(
+        (okay.command, okay.arg0, okay.arg1),
+        (A_OKAY, remote, 1),
+        "{okay:?}"
+    );
+    c.io.write_all(&data[n / 2..]).await.unwrap();
+    assert_eq!(c.read_to_close(1, remote).await, data);
+}
+
+#[tokio::test]
+async fn a_full_stream_grants_no_write_ahead() {
+    let mut h = start(EndpointConfig {
+        max_payload: 4096,
+        stream_buffer_limit: 64 * 1024,
+        ..EndpointConfig::default()
+    });
+    let c = &mut h.client;
+    c.handshake(A_VERSION, host_key()).await;
+    // `sleep` never reads stdin: once its pipe is full the stream's buffer grows.
+    let remote = c.open(1, "exec:sleep 30").await.unwrap();
+    let chunk = vec![7u8; 4096];
+    let mut granted = 0;
+    loop {
+        c.send(A_WRTE, 1, remote, &chunk).await;
+        match recv_within(c, 500).await {
+            Some(p) if p.command == A_OKAY => granted += 1,
+            Some(p) => panic!("unexpected {p:?}"),
+            None => break,
+        }
+        assert!(granted < 1000, "the stream never filled");
+    }
+    // A peer that writes without its OKAY is not granted another write by its header.
+    let mut header = Packet::new(A_WRTE, 1, remote, chunk.clone())
+        .header(c.checksum)
+        .to_vec();
+    header.extend_from_slice(&chunk[..100]);
+    c.io.write_all(&header).await.unwrap();
+    assert!(recv_within(c, 300).await.is_none());
 }
 
 #[tokio::test]
