@@ -15,7 +15,9 @@
 //!    (the target: at least half the direct throughput), and, for comparison, through `ssh -L`
 //!    to the stock OpenSSH server (`--sshd`, skipped when it is missing or cannot start) with
 //!    the same cipher, forwarding to the endpoint's TCP port. All routes go through one adb
-//!    server, interleaved (the order rotates every round), median of `--rounds`. Our gateway
+//!    server, interleaved (the order rotates every round), median of `--rounds`; the tunnel
+//!    against direct is also given per round (the two pushes of a round run back to back, so
+//!    their ratio is spared the machine's drift between rounds) and their median. Our gateway
 //!    reaches the phone in-process, as the service's gateway reaches the phones it hosts; the
 //!    cipher the client negotiated is read from its own debug log. Every step starts after an
 //!    untimed `sync` and ends when `adb push` exits; the phone does not `fsync`. After each
@@ -1053,6 +1055,31 @@ async fn bench_push(args: &Args, base: &Path) -> anyhow::Result<(Vec<Row>, serde
                 },
                 met: is_default.then_some(v >= 0.5 * base_mbps),
             });
+            if is_default {
+                // Each round's two pushes ran back to back, so their ratio is spared the
+                // drift of the machine between rounds.
+                let mut paired: Vec<f64> = r
+                    .steps
+                    .iter()
+                    .zip(&routes[0].steps)
+                    .map(|(t, d)| d.secs / t.secs)
+                    .collect();
+                paired.sort_by(f64::total_cmp);
+                let per_round = paired
+                    .iter()
+                    .map(|x| format!("{x:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let m = median_by(&paired, |x| *x);
+                rows.push(Row {
+                    name: format!("the same, ratio per round (median of {})", args.rounds),
+                    figure: format!("{m:.2} (rounds: {per_round})"),
+                    baseline: "the round's direct push".into(),
+                    ratio: format!("{m:.2}"),
+                    target: "≥ 0.50 of direct".into(),
+                    met: Some(m >= 0.5),
+                });
+            }
         }
         let this_label = if i == 0 || stock {
             "this process (endpoint)"
