@@ -10,11 +10,6 @@
 //! - [`client`]: a minimal keep-alive HTTP client and load generator; [`seed`]: running phones
 //!   seeded directly in a store.
 
-/// The service's allocator (see the `cph` binary), so that what runs in a benchmark's own
-/// process (phones, the gateway) allocates as it does in the service.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod client;
 pub mod files;
 pub mod hosted;

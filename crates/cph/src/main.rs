@@ -30,13 +30,6 @@ enum Command {
     Admin(admin::AdminArgs),
 }
 
-/// mimalloc instead of the C library's allocator: the service moves data in large
-/// short-lived buffers across threads (ADB payloads, SSH packets, object chunks), which the
-/// C allocator keeps handing back to the kernel and faulting in again; the phones and tunnel
-/// benchmarks measured this process's CPU per GiB 11–14% lower with it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
