@@ -1,7 +1,8 @@
 //! The device endpoint: what `adbd` does on a TCP port.
 //!
-//! [`serve`] accepts connections until cancelled; [`serve_connection`] runs one. A connection
-//! goes through:
+//! [`serve`] accepts connections until cancelled; [`serve_connection`] runs one.
+//! [`Endpoint::attach`] serves a connection made in this process ([`InProcessConnection`]),
+//! whose received chunks become the streams' data without a copy. A connection goes through:
 //!
 //! 1. **Handshake.** The host speaks first with `CNXN`. The endpoint negotiates the protocol
 //!    version (`min(peer, A_VERSION)`; byte-sum checksums on everything it sends when that is
@@ -46,10 +47,12 @@
 use crate::packet::{
     A_AUTH, A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_VERSION, A_WRTE, AUTH_RSAPUBLICKEY, AUTH_SIGNATURE,
     AUTH_TOKEN, HEADER_LEN, MAX_PAYLOAD, MAX_PAYLOAD_V1, Packet, PacketError, TOKEN_SIZE,
-    command_name, parse_header,
+    command_name,
 };
 use crate::shell_protocol;
 use crate::sync;
+pub use crate::transport::InProcessConnection;
+use crate::transport::{ChunkReader, Header, PacketRead, Payload, SocketReader};
 use crate::{Device, DeviceIdentity, ExecIo, ExecRequest, Invocation};
 use bytes::{Bytes, BytesMut};
 use rand::RngCore;
@@ -62,7 +65,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
@@ -267,24 +270,34 @@ impl Endpoint {
         tasks.abort_all();
     }
 
-    /// Serves a connection made in this process (any byte stream, e.g. an SSH gateway's
-    /// in-process tunnel) in the background, within the same connection limit as
-    /// [`Endpoint::serve`]: `false` (and `io` dropped) when the endpoint is full. The
-    /// connection ends like any other, or when `shutdown` is cancelled.
-    pub fn attach<S>(self: &Arc<Self>, io: S, shutdown: CancellationToken) -> bool
-    where
-        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
+    /// Serves a connection made in this process (e.g. an SSH gateway's in-process tunnel) in
+    /// the background, within the same connection limit as [`Endpoint::serve`]: `false` (and
+    /// `conn` dropped) when the endpoint is full. Its received chunks are taken as they are
+    /// (see [`InProcessConnection`]). The connection ends like any other, or when `shutdown`
+    /// is cancelled.
+    pub fn attach(
+        self: &Arc<Self>,
+        conn: InProcessConnection,
+        shutdown: CancellationToken,
+    ) -> bool {
         let Ok(permit) = self.connections.clone().try_acquire_owned() else {
             debug!("adb: connection limit reached, refusing an in-process connection");
             return false;
         };
         let ep = self.clone();
         tokio::spawn(async move {
-            ep.serve_connection(io, None, shutdown).await;
+            ep.serve_in_process(conn, shutdown).await;
             drop(permit);
         });
         true
+    }
+
+    /// Serves a connection made in this process until it ends (see [`Endpoint::attach`],
+    /// which does this in the background within the connection limit).
+    pub async fn serve_in_process(&self, conn: InProcessConnection, shutdown: CancellationToken) {
+        let InProcessConnection { rx, tx } = conn;
+        self.serve_parts(ChunkReader::new(rx), tx, None, shutdown)
+            .await;
     }
 
     /// Serves one connection until the peer leaves, a fatal protocol error, a timeout,
@@ -299,6 +312,21 @@ impl Endpoint {
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let (r, w) = tokio::io::split(io);
+        self.serve_parts(SocketReader::new(r), w, peer, shutdown)
+            .await;
+    }
+
+    /// Serves one connection from its packet source and its writing side.
+    async fn serve_parts<R, W>(
+        &self,
+        mut reader: R,
+        w: W,
+        peer: Option<IpAddr>,
+        shutdown: CancellationToken,
+    ) where
+        R: PacketRead,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
         let conn_token = shutdown.child_token();
         let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
         let writer = tokio::spawn(writer_task(w, rx, conn_token.clone()));
@@ -313,7 +341,6 @@ impl Endpoint {
             next_id: 1,
             tasks: JoinSet::new(),
         };
-        let mut reader = BufReader::with_capacity(64 * 1024, r);
         if let Err(e) = conn.run(&mut reader).await {
             debug!(error = %e, "adb: connection ended");
         }
@@ -489,58 +516,6 @@ async fn write_batch<W: AsyncWrite + Unpin>(w: &mut W, batch: &[(Packet, bool)])
         IoSlice::advance_slices(&mut rest, n);
     }
     w.flush().await
-}
-
-/// A checked packet header whose payload has not been read yet.
-#[derive(Debug, Clone, Copy)]
-struct Header {
-    command: u32,
-    arg0: u32,
-    arg1: u32,
-    len: usize,
-}
-
-/// Reads and checks one packet header (magic, `len <= max`).
-async fn read_header<R: AsyncRead + Unpin>(r: &mut R, max: u32) -> Result<Header, PacketError> {
-    let mut h = [0u8; HEADER_LEN];
-    r.read_exact(&mut h).await?;
-    let (command, arg0, arg1, len, magic) = parse_header(&h);
-    if magic != command ^ 0xffff_ffff {
-        return Err(PacketError::BadMagic { command });
-    }
-    if len > max {
-        return Err(PacketError::TooLarge { len, max });
-    }
-    Ok(Header {
-        command,
-        arg0,
-        arg1,
-        len: len as usize,
-    })
-}
-
-/// Reads the payload of a checked header without zero-filling its buffer.
-async fn read_payload<R: AsyncRead + Unpin>(r: &mut R, h: Header) -> Result<Packet, PacketError> {
-    let Header {
-        command,
-        arg0,
-        arg1,
-        len,
-    } = h;
-    let mut payload = BytesMut::with_capacity(len);
-    while payload.len() < len {
-        let want = (len - payload.len()) as u64;
-        let n = (&mut *r).take(want).read_buf(&mut payload).await?;
-        if n == 0 {
-            return Err(PacketError::Io(io::ErrorKind::UnexpectedEof.into()));
-        }
-    }
-    Ok(Packet {
-        command,
-        arg0,
-        arg1,
-        payload: payload.freeze(),
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -786,7 +761,7 @@ impl Connection<'_> {
         &self.ep.config
     }
 
-    async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut R) -> Result<(), ConnError> {
+    async fn run<R: PacketRead>(&mut self, reader: &mut R) -> Result<(), ConnError> {
         let mut deadline = Some((
             tokio::time::Instant::now() + self.cfg().handshake_timeout,
             true,
@@ -805,7 +780,7 @@ impl Connection<'_> {
             // Reap finished services (never race them against the read: reads are not
             // cancel-safe).
             while self.tasks.try_join_next().is_some() {}
-            let (packet, acked) = tokio::select! {
+            let (h, payload, acked) = tokio::select! {
                 biased;
                 _ = self.token.cancelled() => return Ok(()),
                 _ = sleep => {
@@ -815,6 +790,18 @@ impl Connection<'_> {
                     });
                 }
                 p = self.read_packet(reader, limit) => p?,
+            };
+            if h.command == A_WRTE {
+                if let (AuthState::Online, Some(link)) = (&self.state, &self.link) {
+                    on_write(link, &h, payload, acked).await;
+                }
+                continue;
+            }
+            let packet = Packet {
+                command: h.command,
+                arg0: h.arg0,
+                arg1: h.arg1,
+                payload: payload.into_bytes(),
             };
             match packet.command {
                 A_CNXN => {
@@ -832,12 +819,11 @@ impl Connection<'_> {
                         deadline = None;
                     }
                 }
-                A_OPEN | A_OKAY | A_WRTE | A_CLSE => {
+                A_OPEN | A_OKAY | A_CLSE => {
                     if let (AuthState::Online, Some(link)) = (&self.state, self.link.clone()) {
                         match packet.command {
                             A_OPEN => self.on_open(&link, packet).await,
                             A_OKAY => on_okay(&link, &packet),
-                            A_WRTE => on_write(&link, packet, acked).await,
                             _ => on_close(&link, &packet).await,
                         }
                     }
@@ -853,19 +839,20 @@ impl Connection<'_> {
     /// payload still arrives, instead of one round trip per write (stock adb servers wait
     /// for each `OKAY` before they read more from their client). The stream's buffer bound
     /// is unchanged: the room is checked for the whole payload before it is granted.
-    async fn read_packet<R: AsyncRead + Unpin>(
+    async fn read_packet<R: PacketRead>(
         &self,
         r: &mut R,
         max: u32,
-    ) -> Result<(Packet, bool), PacketError> {
-        let h = read_header(r, max).await?;
+    ) -> Result<(Header, Payload, bool), PacketError> {
+        let h = r.read_header(max).await?;
         let mut acked = false;
         if h.command == A_WRTE
             && let (AuthState::Online, Some(link)) = (&self.state, &self.link)
         {
             acked = okay_ahead(link, &h).await;
         }
-        Ok((read_payload(r, h).await?, acked))
+        let payload = r.read_payload(h.len).await?;
+        Ok((h, payload, acked))
     }
 
     async fn send(&self, p: Packet, checksum: bool) -> Result<(), ConnError> {
@@ -1071,14 +1058,14 @@ async fn okay_ahead(link: &Link, h: &Header) -> bool {
 }
 
 /// Delivers a `WRTE`'s payload to its stream; `acked`: its `OKAY` was already sent.
-async fn on_write(link: &Link, p: Packet, acked: bool) {
-    let Some(s) = link.streams().get(&p.arg1).cloned() else {
+async fn on_write(link: &Link, h: &Header, payload: Payload, acked: bool) {
+    let Some(s) = link.streams().get(&h.arg1).cloned() else {
         return;
     };
-    if s.remote != p.arg0 {
+    if s.remote != h.arg0 {
         return;
     }
-    let len = p.payload.len();
+    let len = h.len;
     let (okay_now, overflow) = {
         let mut ib = s.inbound();
         if ib.eof {
@@ -1088,9 +1075,7 @@ async fn on_write(link: &Link, p: Packet, acked: bool) {
             (false, true)
         } else {
             ib.bytes += len;
-            if !p.payload.is_empty() {
-                ib.chunks.push_back(p.payload);
-            }
+            ib.chunks.extend(payload.into_pieces());
             if acked {
                 (false, false)
             } else if ib.bytes <= link.low_water {

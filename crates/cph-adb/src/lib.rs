@@ -17,6 +17,7 @@ pub mod keys;
 pub mod packet;
 pub mod shell_protocol;
 pub mod sync;
+mod transport;
 
 use futures::future::BoxFuture;
 use std::io;
@@ -94,9 +95,10 @@ pub struct FileStat {
     pub ctime: i64,
 }
 
-/// A file being received by `SEND`/`SND2`. Bytes go through [`std::io::Write`]; the file
-/// appears at its path only when [`SyncFileWriter::finish`] succeeds. Dropping the writer
-/// without finishing discards it.
+/// A file being received by `SEND`/`SND2`. Bytes go through [`std::io::Write`], mostly as
+/// vectored writes of the pieces they arrived in (implement `write_vectored` when the target
+/// has a cheaper path than one `write` per piece); the file appears at its path only when
+/// [`SyncFileWriter::finish`] succeeds. Dropping the writer without finishing discards it.
 pub trait SyncFileWriter: io::Write + Send {
     fn finish(self: Box<Self>, mtime: i64) -> io::Result<()>;
 }

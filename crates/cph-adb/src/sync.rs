@@ -856,6 +856,26 @@ impl<I: ChunkSource, O: ChunkSink> Session<I, O> {
         out.freeze()
     }
 
+    /// Takes `n` buffered bytes as the pieces of the received chunks they lie in (no copy).
+    /// Requires `len >= n`.
+    fn take_pieces(&mut self, n: usize, out: &mut Vec<Bytes>) {
+        debug_assert!(self.len >= n);
+        self.len -= n;
+        let mut left = n;
+        while left > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            if front.len() <= left {
+                left -= front.len();
+                out.extend(self.chunks.pop_front());
+            } else {
+                out.push(front.split_to(left));
+                left = 0;
+            }
+        }
+    }
+
     /// Exactly `n` bytes, or [`SyncError::Truncated`].
     async fn read(&mut self, n: usize) -> Result<Bytes, SyncError> {
         if !self.fill(n).await? {
@@ -1056,7 +1076,8 @@ async fn list<I: ChunkSource, O: ChunkSink>(
 }
 
 enum WriterMsg {
-    Data(Bytes),
+    /// One DATA message's bytes, as the pieces of the received chunks they lie in.
+    Data(Vec<Bytes>),
     Finish(i64),
 }
 
@@ -1107,7 +1128,7 @@ async fn receive_file<I: ChunkSource, O: ChunkSink>(
         }
         None => (None, None),
     };
-    // Receive DATA until DONE, handing chunks to the writer thread.
+    // Receive DATA until DONE, handing each to the writer thread as the pieces it arrived in.
     let mut writer_failed = false;
     let mtime = loop {
         let h = s.read_header().await?;
@@ -1116,10 +1137,15 @@ async fn receive_file<I: ChunkSource, O: ChunkSink>(
                 if h.arg as usize > SYNC_DATA_MAX {
                     return Err(s.fail("oversize data message".into()).await);
                 }
-                let data = s.read(h.arg as usize).await?;
+                let n = h.arg as usize;
+                if !s.fill(n).await? {
+                    return Err(SyncError::Truncated);
+                }
+                let mut pieces = Vec::new();
+                s.take_pieces(n, &mut pieces);
                 if let Some(tx) = &tx
                     && !writer_failed
-                    && tx.send(WriterMsg::Data(data)).await.is_err()
+                    && tx.send(WriterMsg::Data(pieces)).await.is_err()
                 {
                     // The writer stopped on an error; it is reported after DONE.
                     writer_failed = true;
@@ -1154,11 +1180,12 @@ async fn receive_file<I: ChunkSource, O: ChunkSink>(
     }
 }
 
-/// The blocking side of a SEND: writes chunks, then finishes the file with its mtime.
+/// The blocking side of a SEND: writes each DATA (one vectored write of its pieces), then
+/// finishes the file with its mtime.
 fn write_file(mut w: Box<dyn SyncFileWriter>, mut rx: mpsc::Receiver<WriterMsg>) -> io::Result<()> {
     while let Some(msg) = rx.blocking_recv() {
         match msg {
-            WriterMsg::Data(d) => w.write_all(&d)?,
+            WriterMsg::Data(pieces) => write_all_vectored(&mut *w, &pieces)?,
             WriterMsg::Finish(mtime) => {
                 w.flush()?;
                 return w.finish(mtime);
@@ -1167,6 +1194,25 @@ fn write_file(mut w: Box<dyn SyncFileWriter>, mut rx: mpsc::Receiver<WriterMsg>)
     }
     // The session ended before DONE: dropping the writer discards the file.
     Err(io::Error::from(io::ErrorKind::UnexpectedEof))
+}
+
+/// Writes every byte of `bufs`, in order.
+fn write_all_vectored(w: &mut dyn io::Write, bufs: &[Bytes]) -> io::Result<()> {
+    let mut slices: Vec<io::IoSlice<'_>> = bufs
+        .iter()
+        .filter(|b| !b.is_empty())
+        .map(|b| io::IoSlice::new(b))
+        .collect();
+    let mut rest: &mut [io::IoSlice<'_>] = &mut slices;
+    while !rest.is_empty() {
+        match w.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// After a failed SEND: report it, then read and discard DATA until DONE (old hosts keep

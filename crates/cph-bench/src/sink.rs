@@ -147,6 +147,12 @@ impl Write for Discard {
         Ok(buf.len())
     }
 
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n: usize = bufs.iter().map(|b| b.len()).sum();
+        self.fs_bytes += n as u64;
+        Ok(n)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }

@@ -875,6 +875,13 @@ impl Write for AtomicWriter {
         }
     }
 
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match &mut self.file {
+            Some(f) => f.write_vectored(bufs),
+            None => Err(errno(libc::EBADF)),
+        }
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.file {
             Some(f) => f.flush(),

@@ -18,7 +18,7 @@
 
 use crate::{PhoneProfile, PhoneSpec};
 use cph_adb::AdbPublicKey;
-use cph_adb::device::EndpointConfig;
+use cph_adb::device::{EndpointConfig, InProcessConnection};
 use cph_phone::phone::VirtualPhone;
 use cph_phone::{PhoneControl, PhoneCore};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -111,8 +111,8 @@ pub struct LivePhone {
 impl LivePhone {
     /// Serves an in-process connection on the phone's ADB endpoint (see
     /// [`cph_adb::device::Endpoint::attach`]); it ends when the phone stops.
-    pub fn attach_adb(&self, io: Box<dyn crate::LocalIo>) -> bool {
-        self.endpoint.attach(io, self.cancel.child_token())
+    pub fn attach_adb(&self, conn: InProcessConnection) -> bool {
+        self.endpoint.attach(conn, self.cancel.child_token())
     }
 
     /// Applies properties set through the API to the running phone.

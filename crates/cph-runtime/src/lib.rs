@@ -12,6 +12,7 @@
 pub mod hosting;
 pub mod virtual_host;
 
+pub use cph_adb::device::InProcessConnection;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -160,12 +161,6 @@ pub struct Inventory {
     pub phones: Vec<PhoneState>,
 }
 
-/// A byte stream made in this process (e.g. an SSH gateway's in-process tunnel), handed to
-/// [`HostAgent::attach_adb`].
-pub trait LocalIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
-
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> LocalIo for T {}
-
 /// A host agent, in-process or remote.
 pub trait HostAgent: Send + Sync + 'static {
     /// A stable id of this agent.
@@ -184,12 +179,14 @@ pub trait HostAgent: Send + Sync + 'static {
         None
     }
 
-    /// Serves `io`, a connection made in this process, on the phone's ADB endpoint, as if it
-    /// had arrived at [`HostAgent::adb_endpoint`] (same handshake, keys and limits). `false`
-    /// (and `io` dropped) when the phone does not run, its endpoint is full, or the agent does
-    /// not host its phones in this process; the caller then uses the TCP endpoint.
-    fn attach_adb(&self, phone_id: &str, io: Box<dyn LocalIo>) -> bool {
-        let _ = (phone_id, io);
+    /// Serves `conn`, a connection made in this process (e.g. an SSH gateway's in-process
+    /// tunnel), on the phone's ADB endpoint, as if it had arrived at
+    /// [`HostAgent::adb_endpoint`] (same handshake, keys and limits); its received chunks are
+    /// taken without copying. `false` (and `conn` dropped) when the phone does not run, its
+    /// endpoint is full, or the agent does not host its phones in this process; the caller
+    /// then uses the TCP endpoint.
+    fn attach_adb(&self, phone_id: &str, conn: InProcessConnection) -> bool {
+        let _ = (phone_id, conn);
         false
     }
 

@@ -12,6 +12,7 @@ use crate::hosting::{Host, LivePhone, PhoneHosting};
 use crate::{
     AgentCommand, CommandEnvelope, CommandResult, HostAgent, Inventory, PhonePower, PhoneState,
 };
+use cph_adb::device::InProcessConnection;
 use cph_phone::PhoneControl;
 use futures::future::BoxFuture;
 use std::collections::{HashMap, VecDeque};
@@ -432,12 +433,12 @@ impl HostAgent for VirtualHostAgent {
             .and_then(|p| p.live.as_ref().map(|l| l.addr))
     }
 
-    fn attach_adb(&self, phone_id: &str, io: Box<dyn crate::LocalIo>) -> bool {
+    fn attach_adb(&self, phone_id: &str, conn: InProcessConnection) -> bool {
         self.lock()
             .phones
             .get(phone_id)
             .and_then(|p| p.live.as_ref())
-            .is_some_and(|l| l.attach_adb(io))
+            .is_some_and(|l| l.attach_adb(conn))
     }
 
     fn inventory(&self) -> BoxFuture<'_, Inventory> {

@@ -6,7 +6,8 @@ use cph_adb::client::{AdbClient, ClientConfig, ClientError};
 use cph_runtime::hosting::PhoneHosting;
 use cph_runtime::virtual_host::{Durations, VirtualHostAgent};
 use cph_runtime::{
-    AgentCommand, CommandEnvelope, CommandResult, HostAgent, PhoneProfile, PhoneSpec,
+    AgentCommand, CommandEnvelope, CommandResult, HostAgent, InProcessConnection, PhoneProfile,
+    PhoneSpec,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -434,7 +435,7 @@ async fn an_in_process_connection_reaches_the_phone_and_ends_with_it() {
 
     // The same endpoint as over TCP: handshake, keys, services.
     let (near, far) = tokio::io::duplex(64 * 1024);
-    assert!(h.agent.attach_adb("p10", Box::new(far)));
+    assert!(h.agent.attach_adb("p10", InProcessConnection::from_io(far)));
     let c = AdbClient::connect_stream(near, &h.key, config())
         .await
         .unwrap();
@@ -443,14 +444,17 @@ async fn an_in_process_connection_reaches_the_phone_and_ends_with_it() {
         "rc1.test.model"
     );
     let (near, far) = tokio::io::duplex(64 * 1024);
-    assert!(h.agent.attach_adb("p10", Box::new(far)));
+    assert!(h.agent.attach_adb("p10", InProcessConnection::from_io(far)));
     let stranger = AdbPrivateKey::generate().unwrap();
     let refused = AdbClient::connect_stream(near, &stranger, config()).await;
     assert!(refused.is_err(), "an unknown key must not get in");
 
     // Unknown phones take no connection.
     let (_near, far) = tokio::io::duplex(1024);
-    assert!(!h.agent.attach_adb("nope", Box::new(far)));
+    assert!(
+        !h.agent
+            .attach_adb("nope", InProcessConnection::from_io(far))
+    );
 
     // Stopping the phone ends the connection; a stopped phone takes none.
     let stop = AgentCommand::StopPhone {
@@ -462,5 +466,5 @@ async fn an_in_process_connection_reaches_the_phone_and_ends_with_it() {
         .expect("the connection must end with the phone");
     assert!(after.is_err(), "a stopped phone still answered");
     let (_near, far) = tokio::io::duplex(1024);
-    assert!(!h.agent.attach_adb("p10", Box::new(far)));
+    assert!(!h.agent.attach_adb("p10", InProcessConnection::from_io(far)));
 }

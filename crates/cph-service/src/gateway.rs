@@ -24,6 +24,7 @@
 //!   when a phone's access information is shown.
 
 use crate::{Service, keypairs};
+use cph_runtime::InProcessConnection;
 use cph_ssh::{AuditEvent, GatewayPolicy, OfferedKey, PolicyFuture, Principal, Target};
 use cph_store::audit::AuditRow;
 use std::collections::HashMap;
@@ -226,13 +227,15 @@ impl GatewayPolicy for ServerPolicy {
                 .iter()
                 .find(|p| p.phone_ip == host)
                 .ok_or_else(|| format!("{host} is not a phone of this server"))?;
-            // A phone hosted in this process is reached without a socket; any other through
-            // its endpoint's address.
+            // A phone hosted in this process is reached without a socket (the client's
+            // packets reach its endpoint as they were decrypted, without a copy); any other
+            // through its endpoint's address.
             let (local, stream) = cph_ssh::local::pair(cph_ssh::local::DEFAULT_CAPACITY);
+            let (rx, tx) = stream.into_split();
             if svc
                 .inner
                 .agent
-                .attach_adb(&phone.phone_id, Box::new(stream))
+                .attach_adb(&phone.phone_id, InProcessConnection::new(rx, tx))
             {
                 return Ok(Target::Local(local));
             }

@@ -33,8 +33,9 @@
 //! or an in-process stream ([`local::pair`]) whose other end the policy has handed to a
 //! destination in the same process (the service serves it on a phone's ADB endpoint). An
 //! in-process target carries the same bytes with the same flow control, without a socket:
-//! client packets are handed over as they are, and the destination's writes come back as the
-//! chunks it wrote, each direction bounded to [`local::DEFAULT_CAPACITY`] bytes.
+//! client packets are handed over as they are (the destination may take them as those very
+//! chunks through [`local::LocalStream::into_split`]), and the destination's writes come back
+//! as the chunks it wrote, each direction bounded to [`local::DEFAULT_CAPACITY`] bytes.
 //!
 //! # Flow control
 //!

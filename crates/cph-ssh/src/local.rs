@@ -154,7 +154,10 @@ pub fn pair(capacity: usize) -> (LocalTarget, LocalStream) {
             },
             writer: LocalWriter { queue: up.clone() },
         },
-        LocalStream { up, down },
+        LocalStream {
+            reader: LocalStreamReader { up },
+            writer: LocalStreamWriter { down },
+        },
     )
 }
 
@@ -227,12 +230,12 @@ impl Drop for LocalWriter {
     }
 }
 
-/// The destination's end: a byte stream like a socket.
+/// The destination's end: a byte stream like a socket. [`LocalStream::into_split`] gives its
+/// two halves; the reading half also hands over the chunks as they were queued, without
+/// copying (as a [`futures::Stream`]).
 pub struct LocalStream {
-    /// From the gateway.
-    up: Arc<Queue>,
-    /// To the gateway.
-    down: Arc<Queue>,
+    reader: LocalStreamReader,
+    writer: LocalStreamWriter,
 }
 
 impl std::fmt::Debug for LocalStream {
@@ -241,14 +244,46 @@ impl std::fmt::Debug for LocalStream {
     }
 }
 
-impl Drop for LocalStream {
+impl LocalStream {
+    /// The reading and the writing half; dropping either is what dropping that side of the
+    /// whole stream would be.
+    pub fn into_split(self) -> (LocalStreamReader, LocalStreamWriter) {
+        (self.reader, self.writer)
+    }
+}
+
+/// What the gateway sends the destination: readable as bytes or, without a copy, as the
+/// chunks the client's packets arrived in (a `Stream` that ends at end of file).
+pub struct LocalStreamReader {
+    up: Arc<Queue>,
+}
+
+/// The destination's way back to the gateway.
+pub struct LocalStreamWriter {
+    down: Arc<Queue>,
+}
+
+impl Drop for LocalStreamReader {
     fn drop(&mut self) {
         self.up.close_read();
+    }
+}
+
+impl Drop for LocalStreamWriter {
+    fn drop(&mut self) {
         self.down.close_write();
     }
 }
 
-impl AsyncRead for LocalStream {
+impl futures::Stream for LocalStreamReader {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.up.poll_chunk(cx, usize::MAX).map(|c| c.map(Ok))
+    }
+}
+
+impl AsyncRead for LocalStreamReader {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -268,7 +303,47 @@ impl AsyncRead for LocalStream {
     }
 }
 
+impl AsyncRead for LocalStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.reader).poll_read(cx, buf)
+    }
+}
+
 impl AsyncWrite for LocalStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.writer).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.writer).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.writer).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.writer).poll_shutdown(cx)
+    }
+}
+
+impl AsyncWrite for LocalStreamWriter {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -358,6 +433,35 @@ mod tests {
             back.extend_from_slice(&c);
         }
         assert_eq!(back, b"reply");
+    }
+
+    #[tokio::test]
+    async fn the_split_reader_hands_over_the_sent_chunks_themselves() {
+        use futures::StreamExt;
+        let (target, stream) = pair(1 << 20);
+        let (mut r, mut w) = target.into_split();
+        let (mut rx, mut tx) = stream.into_split();
+        let sent: Vec<Bytes> = (0..4u8).map(|i| Bytes::from(vec![i; 1000])).collect();
+        for c in &sent {
+            w.send(c.clone()).await.unwrap();
+        }
+        w.shutdown();
+        let mut got = Vec::new();
+        while let Some(c) = rx.next().await {
+            got.push(c.unwrap());
+        }
+        assert_eq!(got, sent);
+        for (g, s) in got.iter().zip(&sent) {
+            assert_eq!(g.as_ptr(), s.as_ptr(), "a chunk was copied");
+        }
+        // The writing half still works after the split, and dropping it is end of file.
+        tx.write_all(b"back").await.unwrap();
+        drop(tx);
+        let mut back = Vec::new();
+        while let Some(c) = r.recv().await {
+            back.extend_from_slice(&c);
+        }
+        assert_eq!(back, b"back");
     }
 
     #[tokio::test]

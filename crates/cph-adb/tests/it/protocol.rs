@@ -40,6 +40,38 @@ fn start_with(config: EndpointConfig, keys: Vec<cph_adb::AdbPublicKey>) -> Harne
     }
 }
 
+/// The same, as a connection made in this process whose bytes reach the endpoint as chunks
+/// of the sizes in `pattern` (repeated), each its own allocation.
+fn start_in_process(config: EndpointConfig, pattern: &'static [usize]) -> Harness {
+    let dir = TempDir::new("proto-local");
+    let device = TestDevice::new(dir.path(), vec![host_key().public_key()]);
+    let (ours, theirs) = tokio::io::duplex(4 * 1024 * 1024);
+    let (r, w) = tokio::io::split(theirs);
+    let chunks = futures::stream::unfold((r, 0usize), move |(mut r, i)| async move {
+        let want = pattern[i % pattern.len()];
+        let mut buf = bytes::BytesMut::with_capacity(want);
+        match r.read_buf(&mut buf).await {
+            Ok(0) => None,
+            Ok(_) => Some((Ok(buf.freeze()), (r, i + 1))),
+            Err(e) => Some((Err(e), (r, i + 1))),
+        }
+    });
+    let conn = device::InProcessConnection::new(chunks, w);
+    let shutdown = CancellationToken::new();
+    let endpoint = device::Endpoint::new(device.clone(), config);
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        endpoint.serve_in_process(conn, token).await;
+    });
+    Harness {
+        client: RawClient::new(ours),
+        device,
+        task,
+        shutdown,
+        _dir: dir,
+    }
+}
+
 fn start(config: EndpointConfig) -> Harness {
     start_with(config, vec![host_key().public_key()])
 }
@@ -416,6 +448,67 @@ async fn a_write_is_acknowledged_once_its_header_is_in() {
     );
     c.io.write_all(&data[n / 2..]).await.unwrap();
     assert_eq!(c.read_to_close(1, remote).await, data);
+}
+
+#[tokio::test]
+async fn in_process_chunks_of_any_size_carry_writes_intact() {
+    // Chunks that cut headers, tiny ones that force payloads into one buffer, and large ones.
+    for pattern in [
+        &[1usize, 7, 24, 100, 5000, 32 * 1024, 3][..],
+        &[1][..],
+        &[32 * 1024][..],
+        &[300_000][..],
+    ] {
+        let mut h = start_in_process(EndpointConfig::default(), pattern);
+        let c = &mut h.client;
+        c.handshake(A_VERSION, host_key()).await;
+        // A push over `sync:`: every WRTE's payload, whatever pieces it arrived in, lands in
+        // the file in order.
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        let mut wire = cph_adb::sync::encode_request(cph_adb::sync::ID_SEND_V1, b"/f.bin,33188")
+            .unwrap()
+            .to_vec();
+        for part in data.chunks(65_536) {
+            wire.extend_from_slice(&cph_adb::sync::encode_data_header(part.len() as u32));
+            wire.extend_from_slice(part);
+        }
+        wire.extend_from_slice(&cph_adb::sync::encode_done(0));
+        let remote = c.open(1, "sync:").await.unwrap();
+        for w in wire.chunks(100_000) {
+            c.send(A_WRTE, 1, remote, w).await;
+            c.expect(A_OKAY).await;
+        }
+        let reply = c.expect(A_WRTE).await;
+        assert_eq!(&reply.payload[..], &cph_adb::sync::encode_okay()[..]);
+        assert_eq!(
+            std::fs::read(h._dir.path().join("f.bin")).unwrap(),
+            data,
+            "pattern {pattern:?}"
+        );
+        c.send(A_OKAY, 1, remote, b"").await;
+        let r = c.open(2, "root:").await.unwrap();
+        assert_eq!(c.read_to_close(2, r).await, ROOT_REPLY.as_bytes());
+        h.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), h.task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn in_process_connections_are_refused_without_a_known_key() {
+    let mut h = start_in_process(EndpointConfig::default(), &[5, 4096]);
+    let c = &mut h.client;
+    c.send(A_CNXN, A_VERSION, 1 << 20, b"host::\0").await;
+    let token = c.expect(A_AUTH).await;
+    let sig = other_key().sign_token(&token.payload).unwrap();
+    c.send(A_AUTH, AUTH_SIGNATURE, 0, &sig).await;
+    let again = c.expect(A_AUTH).await;
+    assert_eq!(
+        again.arg0, AUTH_TOKEN,
+        "a stranger's signature must not get in"
+    );
 }
 
 #[tokio::test]

@@ -453,3 +453,112 @@ async fn stat_v1_of_missing_file_is_all_zero() {
     expected[..4].copy_from_slice(b"STAT");
     assert_eq!(out, expected);
 }
+
+/// A file writer that keeps what it is given and where that memory was.
+struct SpanWriter {
+    spans: Arc<Mutex<Vec<(usize, usize)>>>,
+    data: Arc<Mutex<Vec<u8>>>,
+}
+
+impl io::Write for SpanWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[io::IoSlice::new(buf)])
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let mut n = 0;
+        for b in bufs {
+            self.spans
+                .lock()
+                .unwrap()
+                .push((b.as_ptr() as usize, b.len()));
+            self.data.lock().unwrap().extend_from_slice(b);
+            n += b.len();
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SyncFileWriter for SpanWriter {
+    fn finish(self: Box<Self>, _mtime: i64) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct SpanFs {
+    spans: Arc<Mutex<Vec<(usize, usize)>>>,
+    data: Arc<Mutex<Vec<u8>>>,
+}
+
+impl SyncFs for SpanFs {
+    fn stat(&self, _: &str) -> io::Result<FileStat> {
+        Err(io::ErrorKind::NotFound.into())
+    }
+    fn lstat(&self, _: &str) -> io::Result<FileStat> {
+        Err(io::ErrorKind::NotFound.into())
+    }
+    fn list(&self, _: &str) -> io::Result<Vec<(String, FileStat)>> {
+        Err(io::ErrorKind::NotFound.into())
+    }
+    fn open_read(&self, _: &str) -> io::Result<Box<dyn io::Read + Send>> {
+        Err(io::ErrorKind::NotFound.into())
+    }
+    fn create_file(&self, _: &str, _: u32) -> io::Result<Box<dyn SyncFileWriter>> {
+        Ok(Box::new(SpanWriter {
+            spans: self.spans.clone(),
+            data: self.data.clone(),
+        }))
+    }
+    fn symlink(&self, _: &str, _: &str) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+#[tokio::test]
+async fn pushed_data_reaches_the_file_as_the_received_chunks_themselves() {
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 256) as u8).collect();
+    let mut input = req(sync::ID_SEND_V1, "/data/local/tmp/f,33188");
+    data_msgs(&mut input, &payload, 65_536);
+    input.extend_from_slice(&sync::encode_done(0));
+    input.extend(req(sync::ID_QUIT, ""));
+    let input = Bytes::from(input);
+    let spans = Arc::new(Mutex::new(Vec::new()));
+    let data = Arc::new(Mutex::new(Vec::new()));
+    let fs: Arc<dyn SyncFs> = Arc::new(SpanFs {
+        spans: spans.clone(),
+        data: data.clone(),
+    });
+    let (in_tx, in_rx) = mpsc::channel::<Bytes>(64);
+    let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(4);
+    let server = tokio::spawn(sync::serve(fs, in_rx, out_tx, 256 * 1024));
+    // Chunks that cut every DATA message into several pieces.
+    let mut off = 0;
+    while off < input.len() {
+        let end = (off + 10_000).min(input.len());
+        in_tx.send(input.slice(off..end)).await.unwrap();
+        off = end;
+    }
+    drop(in_tx);
+    let mut out = Vec::new();
+    while let Some(b) = out_rx.recv().await {
+        out.extend_from_slice(&b);
+    }
+    server.await.unwrap().unwrap();
+    assert_eq!(out, sync::encode_okay());
+    assert_eq!(*data.lock().unwrap(), payload);
+    let base = input.as_ptr() as usize;
+    let spans = spans.lock().unwrap();
+    assert!(
+        spans.len() > payload.len() / 10_000,
+        "{} writes",
+        spans.len()
+    );
+    for &(at, len) in spans.iter() {
+        assert!(
+            at >= base && at + len <= base + input.len(),
+            "file data was copied before it was written"
+        );
+    }
+}

@@ -394,7 +394,9 @@ impl GatewayPolicy for BenchPolicy {
                 && let Some(id) = ids.get(host)
             {
                 let (local, stream) = cph_ssh::local::pair(cph_ssh::local::DEFAULT_CAPACITY);
-                if cph_runtime::HostAgent::attach_adb(agent.as_ref(), id, Box::new(stream)) {
+                let (rx, tx) = stream.into_split();
+                let conn = cph_runtime::InProcessConnection::new(rx, tx);
+                if cph_runtime::HostAgent::attach_adb(agent.as_ref(), id, conn) {
                     return Ok(Target::Local(local));
                 }
             }
